@@ -1,0 +1,88 @@
+package db
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CaptainAssignment records that a member captains a line.
+type CaptainAssignment struct {
+	PicketLineID string
+	MemberID     string
+	AssignedAt   time.Time
+}
+
+// Upsert so that assigning a captain twice answers with the first assignment.
+const assignCaptainSQL = `
+WITH ins AS (
+    INSERT INTO captains (picket_line_id, member_id)
+    SELECT l.id, m.id FROM picket_lines l, members m WHERE l.id = $1 AND m.id = $2
+    ON CONFLICT (picket_line_id, member_id) DO NOTHING
+    RETURNING picket_line_id, member_id, assigned_at
+)
+SELECT picket_line_id, member_id, assigned_at FROM ins
+UNION ALL
+SELECT picket_line_id, member_id, assigned_at FROM captains WHERE picket_line_id = $1 AND member_id = $2`
+
+// AssignCaptain makes a member a captain of a line. Coordinators only.
+func (s *Store) AssignCaptain(ctx context.Context, actor Actor, lineID, memberID string) (a *CaptainAssignment, err error) {
+	defer wrap(&err, "AssignCaptain(%s, %s)", lineID, memberID)
+	if err := actor.requireCoordinator(); err != nil {
+		return nil, err
+	}
+	if !validID(lineID) {
+		return nil, errNotFound("picket line")
+	}
+	if !validID(memberID) {
+		return nil, errNotFound("member")
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var lineOK, memberOK bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM picket_lines WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`, lineID, memberID).Scan(&lineOK, &memberOK)
+		if err != nil {
+			return err
+		}
+		if !lineOK {
+			return errNotFound("picket line")
+		}
+		if !memberOK {
+			return errNotFound("member")
+		}
+		a = &CaptainAssignment{}
+		return tx.QueryRow(ctx, assignCaptainSQL, lineID, memberID).Scan(&a.PicketLineID, &a.MemberID, &a.AssignedAt)
+	})
+	return a, err
+}
+
+// RemoveCaptain removes a captain from a line and reports whether they were
+// one. Coordinators only.
+func (s *Store) RemoveCaptain(ctx context.Context, actor Actor, lineID, memberID string) (removed bool, err error) {
+	defer wrap(&err, "RemoveCaptain(%s, %s)", lineID, memberID)
+	if err := actor.requireCoordinator(); err != nil {
+		return false, err
+	}
+	if !validID(lineID) || !validID(memberID) {
+		return false, nil
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM captains WHERE picket_line_id = $1 AND member_id = $2`, lineID, memberID)
+	return tag.RowsAffected() == 1, err
+}
+
+const captainsOfLineSQL = `
+SELECT m.id, m.name, m.email, m.phone, m.role, m.created_at
+FROM captains c JOIN members m ON m.id = c.member_id
+WHERE c.picket_line_id = $1
+ORDER BY c.assigned_at, m.id`
+
+// CaptainsOfLine lists a line's captains, first assigned first. Any member
+// may see who leads a line; contact details are filtered separately.
+func (s *Store) CaptainsOfLine(ctx context.Context, actor Actor, lineID string) (_ []*Member, err error) {
+	defer wrap(&err, "CaptainsOfLine(%s)", lineID)
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, captainsOfLineSQL, lineID)
+	return collect(rows, err, scanMember)
+}

@@ -1,0 +1,63 @@
+package db
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Limit is a fixed-window rate limit: at most Max hits per Window.
+type Limit struct {
+	Max    int
+	Window time.Duration
+}
+
+const hitRateLimitSQL = `
+INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, 1)
+ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+RETURNING hits`
+
+// hit counts one use of key and fails with RATE_LIMITED past the limit. The
+// counters live in PostgreSQL so every replica shares them. Keys hold hashes,
+// never an email or an address in clear.
+func (s *Store) hit(ctx context.Context, tx pgx.Tx, key string, l Limit) error {
+	now := s.clock.Now()
+	start := now.Truncate(l.Window)
+	var hits int
+	if err := tx.QueryRow(ctx, hitRateLimitSQL, key, start).Scan(&hits); err != nil {
+		return err
+	}
+	if hits > l.Max {
+		wait := start.Add(l.Window).Sub(now)
+		return &Error{
+			Code:              CodeRateLimited,
+			Message:           "too many attempts; try again later",
+			RetryAfterSeconds: int(math.Ceil(wait.Seconds())),
+		}
+	}
+	return nil
+}
+
+// limitKey builds a rate-limit key that does not reveal the value it counts.
+func limitKey(kind, value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return kind + ":" + hex.EncodeToString(sum[:16])
+}
+
+const purgeSQL = `
+WITH rl AS (DELETE FROM rate_limits WHERE window_start < $1 - interval '1 day'),
+     lc AS (DELETE FROM login_codes WHERE expires_at < $1 - interval '1 day'),
+     se AS (DELETE FROM sessions WHERE expires_at < $1 - interval '1 day' OR revoked_at < $1 - interval '1 day')
+SELECT 1`
+
+// PurgeExpired deletes rate-limit windows, login codes and sessions that
+// can no longer matter. The server runs it periodically.
+func (s *Store) PurgeExpired(ctx context.Context) (err error) {
+	defer wrap(&err, "PurgeExpired")
+	_, err = s.pool.Exec(ctx, purgeSQL, s.clock.Now())
+	return err
+}

@@ -1,0 +1,303 @@
+package db
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Login and session lifetimes.
+const (
+	LoginCodeTTL         = 10 * time.Minute
+	LoginCodeMaxAttempts = 5
+	SessionTTL           = 30 * 24 * time.Hour
+)
+
+// Rate limits on asking for login codes, counted per email (members and
+// strangers alike, so the limit reveals nothing) and per client address.
+var (
+	LoginCodeEmailLimit   = Limit{Max: 5, Window: 15 * time.Minute}
+	LoginCodeAddressLimit = Limit{Max: 30, Window: 15 * time.Minute}
+)
+
+// Session is a signed-in member's session with its current refresh token.
+type Session struct {
+	ID           string
+	Member       *Member
+	RefreshToken string
+}
+
+func errBadLogin() *Error {
+	return &Error{Code: CodeUnauthenticated, Message: "the code is wrong or has expired; ask for a new one"}
+}
+
+func errBadRefresh() *Error {
+	return &Error{Code: CodeUnauthenticated, Message: "the session has ended; sign in again"}
+}
+
+func (s *Store) codeHash(memberID, code string) []byte {
+	mac := hmac.New(sha256.New, s.pepper)
+	fmt.Fprintf(mac, "%s\x00%s", memberID, code)
+	return mac.Sum(nil)
+}
+
+func tokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+func newLoginCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+func newRefreshToken() string {
+	return rand.Text() + rand.Text()
+}
+
+const (
+	retireLoginCodesSQL = `UPDATE login_codes SET used_at = $2 WHERE member_id = $1 AND used_at IS NULL`
+	insertLoginCodeSQL  = `INSERT INTO login_codes (member_id, code_hash, expires_at) VALUES ($1, $2, $3)`
+)
+
+// LoginCode is a code to deliver to a member.
+type LoginCode struct {
+	Email string
+	Code  string
+}
+
+// RequestLoginCode makes a new login code for email and returns it for
+// delivery, or nil when the email is not a member's. Callers must answer the
+// client the same way in both cases. clientAddr is the caller's network
+// address, for the per-address limit.
+func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) (lc *LoginCode, err error) {
+	defer wrap(&err, "RequestLoginCode")
+	email, err = NormalizeEmail("email", email)
+	if err != nil {
+		return nil, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		lc = nil
+		if err := s.hit(ctx, tx, limitKey("login-email", email), LoginCodeEmailLimit); err != nil {
+			return err
+		}
+		if err := s.hit(ctx, tx, limitKey("login-addr", clientAddr), LoginCodeAddressLimit); err != nil {
+			return err
+		}
+		var memberID string
+		err := tx.QueryRow(ctx, `SELECT id FROM members WHERE email = $1`, email).Scan(&memberID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		code, err := newLoginCode()
+		if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		// Only the newest code works, so a leaked older message is useless.
+		if _, err := tx.Exec(ctx, retireLoginCodesSQL, memberID, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, insertLoginCodeSQL, memberID, s.codeHash(memberID, code), now.Add(LoginCodeTTL)); err != nil {
+			return err
+		}
+		lc = &LoginCode{Email: email, Code: code}
+		return nil
+	})
+	return lc, err
+}
+
+const (
+	currentLoginCodeSQL = `
+SELECT lc.id, lc.code_hash, lc.attempts, m.id
+FROM members m
+JOIN login_codes lc ON lc.member_id = m.id
+WHERE m.email = $1 AND lc.used_at IS NULL AND lc.expires_at > $2
+ORDER BY lc.created_at DESC
+LIMIT 1
+FOR UPDATE OF lc`
+	countLoginAttemptSQL = `UPDATE login_codes SET attempts = attempts + 1 WHERE id = $1`
+	useLoginCodeSQL      = `UPDATE login_codes SET used_at = $2, attempts = attempts + 1 WHERE id = $1`
+	insertSessionSQL     = `INSERT INTO sessions (member_id, expires_at) VALUES ($1, $2) RETURNING id`
+	insertRefreshSQL     = `INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)`
+)
+
+// VerifyLoginCode exchanges a login code for a new session. Wrong, expired,
+// used and unknown codes all fail the same way; each wrong try counts against
+// the code's attempts even though the call fails.
+func (s *Store) VerifyLoginCode(ctx context.Context, email, code string) (sess *Session, err error) {
+	defer wrap(&err, "VerifyLoginCode")
+	email, err = NormalizeEmail("email", email)
+	if err != nil {
+		return nil, errBadLogin()
+	}
+	var wrong bool
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		wrong, sess = false, nil
+		var (
+			codeID   int64
+			hash     []byte
+			attempts int
+			memberID string
+		)
+		err := tx.QueryRow(ctx, currentLoginCodeSQL, email, s.clock.Now()).Scan(&codeID, &hash, &attempts, &memberID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			wrong = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if attempts >= LoginCodeMaxAttempts {
+			wrong = true
+			return nil
+		}
+		if !hmac.Equal(hash, s.codeHash(memberID, code)) {
+			wrong = true
+			_, err := tx.Exec(ctx, countLoginAttemptSQL, codeID)
+			return err
+		}
+		if _, err := tx.Exec(ctx, useLoginCodeSQL, codeID, s.clock.Now()); err != nil {
+			return err
+		}
+		sess, err = s.newSession(ctx, tx, memberID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if wrong {
+		return nil, errBadLogin()
+	}
+	return sess, nil
+}
+
+func (s *Store) newSession(ctx context.Context, tx pgx.Tx, memberID string) (*Session, error) {
+	sess := &Session{RefreshToken: newRefreshToken()}
+	if err := tx.QueryRow(ctx, insertSessionSQL, memberID, s.clock.Now().Add(SessionTTL)).Scan(&sess.ID); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, insertRefreshSQL, tokenHash(sess.RefreshToken), sess.ID); err != nil {
+		return nil, err
+	}
+	m, err := scanMember(tx.QueryRow(ctx, memberByIDSQL, memberID))
+	if err != nil {
+		return nil, err
+	}
+	sess.Member = m
+	return sess, nil
+}
+
+// StartSession opens a session for a member without a login code. It is for
+// operators (the token command), never exposed to clients.
+func (s *Store) StartSession(ctx context.Context, memberID string) (sess *Session, err error) {
+	defer wrap(&err, "StartSession")
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		sess, err = s.newSession(ctx, tx, memberID)
+		return err
+	})
+	return sess, err
+}
+
+const (
+	refreshTokenSQL = `
+SELECT rt.session_id, rt.used_at IS NOT NULL, s.revoked_at IS NOT NULL OR s.expires_at <= $2, s.member_id
+FROM refresh_tokens rt
+JOIN sessions s ON s.id = rt.session_id
+WHERE rt.token_hash = $1
+FOR UPDATE OF rt, s`
+	useRefreshSQL     = `UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1`
+	extendSessionSQL  = `UPDATE sessions SET expires_at = $2 WHERE id = $1`
+	revokeSessionSQL  = `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`
+	sessionActorSQL   = `
+SELECT m.role
+FROM sessions s
+JOIN members m ON m.id = s.member_id
+WHERE s.id = $1 AND s.member_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3`
+)
+
+// RefreshSession rotates a refresh token: the presented one stops working and
+// a new one is returned. A token presented a second time means it leaked (or
+// a client is confused): the whole session is revoked.
+func (s *Store) RefreshSession(ctx context.Context, token string) (sess *Session, err error) {
+	defer wrap(&err, "RefreshSession")
+	var reused bool
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		reused, sess = false, nil
+		var (
+			sessionID, memberID string
+			used, ended         bool
+		)
+		h := tokenHash(token)
+		err := tx.QueryRow(ctx, refreshTokenSQL, h, s.clock.Now()).Scan(&sessionID, &used, &ended, &memberID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errBadRefresh()
+		}
+		if err != nil {
+			return err
+		}
+		if ended {
+			return errBadRefresh()
+		}
+		now := s.clock.Now()
+		if used {
+			reused = true
+			_, err := tx.Exec(ctx, revokeSessionSQL, sessionID, now)
+			return err
+		}
+		if _, err := tx.Exec(ctx, useRefreshSQL, h, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, extendSessionSQL, sessionID, now.Add(SessionTTL)); err != nil {
+			return err
+		}
+		sess = &Session{ID: sessionID, RefreshToken: newRefreshToken()}
+		if _, err := tx.Exec(ctx, insertRefreshSQL, tokenHash(sess.RefreshToken), sessionID); err != nil {
+			return err
+		}
+		sess.Member, err = scanMember(tx.QueryRow(ctx, memberByIDSQL, memberID))
+		return err
+	})
+	if err == nil && reused {
+		err = errBadRefresh()
+	}
+	return sess, err
+}
+
+// Logout revokes the caller's session.
+func (s *Store) Logout(ctx context.Context, actor Actor) (err error) {
+	defer wrap(&err, "Logout")
+	if err := actor.requireMember(); err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, revokeSessionSQL, actor.SessionID, s.clock.Now())
+	return err
+}
+
+// SessionActor returns the actor of a live session, checked on every request
+// so that logout and role changes take effect at once.
+func (s *Store) SessionActor(ctx context.Context, sessionID, memberID string) (a Actor, err error) {
+	defer wrap(&err, "SessionActor")
+	if !validID(sessionID) || !validID(memberID) {
+		return Actor{}, errUnauthenticated()
+	}
+	a = Actor{MemberID: memberID, SessionID: sessionID}
+	err = s.pool.QueryRow(ctx, sessionActorSQL, sessionID, memberID, s.clock.Now()).Scan(&a.Role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Actor{}, errUnauthenticated()
+	}
+	return a, err
+}

@@ -1,0 +1,473 @@
+package db
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SignupStatus is where a member's place on a shift stands.
+type SignupStatus string
+
+// The statuses of a sign-up. CHECKED_IN, COMPLETED and NO_SHOW are set by
+// attendance on the line.
+const (
+	SignupSignedUp   SignupStatus = "SIGNED_UP"
+	SignupWaitlisted SignupStatus = "WAITLISTED"
+	SignupCancelled  SignupStatus = "CANCELLED"
+	SignupCheckedIn  SignupStatus = "CHECKED_IN"
+	SignupCompleted  SignupStatus = "COMPLETED"
+	SignupNoShow     SignupStatus = "NO_SHOW"
+)
+
+// Signup is a member's place on a shift.
+type Signup struct {
+	ID       string
+	ShiftID  string
+	MemberID string
+	Status   SignupStatus
+	// WaitlistPosition is 1 for the next member to be promoted; set only
+	// while the sign-up is WAITLISTED.
+	WaitlistPosition *int
+	CreatedAt        time.Time
+}
+
+// Active sign-ups hold (or wait for) a spot; the overlap constraint and the
+// one-per-shift index cover exactly these.
+const activeStatuses = `('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')`
+
+// The waitlist position is counted, not stored, so promotions never have to
+// renumber anyone.
+const signupColumns = `s.id, s.shift_id, s.member_id, s.status,
+    CASE WHEN s.status = 'WAITLISTED' THEN (
+        SELECT count(*)::int FROM signups w
+        WHERE w.shift_id = s.shift_id AND w.status = 'WAITLISTED' AND w.waitlist_seq <= s.waitlist_seq
+    ) END,
+    s.created_at`
+
+func scanSignup(row pgx.Row) (*Signup, error) {
+	var s Signup
+	if err := row.Scan(&s.ID, &s.ShiftID, &s.MemberID, &s.Status, &s.WaitlistPosition, &s.CreatedAt); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+const signupByIDSQL = `SELECT ` + signupColumns + ` FROM signups s WHERE s.id = $1`
+
+func signupByID(ctx context.Context, q querier, id string) (*Signup, error) {
+	su, err := scanSignup(q.QueryRow(ctx, signupByIDSQL, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNotFound("sign-up")
+	}
+	return su, err
+}
+
+const (
+	signupByKeySQL = `SELECT ` + signupColumns + ` FROM signups s WHERE s.member_id = $1 AND s.idempotency_key = $2`
+	// Locks the shift (see lockShiftSQL) and finds the member's active
+	// sign-up on it in the same round trip.
+	lockShiftForSignupSQL = `
+SELECT sh.capacity, sh.signed_up_count, sh.starts_at, sh.ends_at, sh.cancelled_at, ja.ended_at IS NOT NULL,
+    (SELECT id FROM signups WHERE shift_id = sh.id AND member_id = $2 AND status IN ` + activeStatuses + `)
+FROM shifts sh
+JOIN picket_lines l ON l.id = sh.picket_line_id
+JOIN job_actions ja ON ja.id = l.job_action_id
+WHERE sh.id = $1
+FOR UPDATE OF sh`
+	insertSignupSQL = `
+WITH ins AS (
+    INSERT INTO signups (shift_id, member_id, status, period, waitlist_seq, idempotency_key, created_at, updated_at)
+    VALUES ($1, $2, $3, tstzrange($4, $5), CASE WHEN $3 = 'WAITLISTED' THEN nextval('signups_waitlist_seq_seq') END, $6, $7, $7)
+    RETURNING id
+), counted AS (
+    UPDATE shifts SET
+        signed_up_count = signed_up_count + CASE WHEN $3 = 'SIGNED_UP' THEN 1 ELSE 0 END,
+        waitlist_count = waitlist_count + CASE WHEN $3 = 'WAITLISTED' THEN 1 ELSE 0 END
+    WHERE id = $1
+    RETURNING waitlist_count
+)
+SELECT ins.id, counted.waitlist_count FROM ins, counted`
+)
+
+// MaxIdempotencyKeyLength bounds the keys clients send with sign-ups.
+const MaxIdempotencyKeyLength = 128
+
+// SignUpForShift signs the actor up for a shift, or puts them on its
+// waitlist when it is full. Signing up again for the same shift returns the
+// existing sign-up; the same idempotency key returns the first answer.
+func (s *Store) SignUpForShift(ctx context.Context, actor Actor, shiftID, idempotencyKey string) (su *Signup, err error) {
+	defer wrap(&err, "SignUpForShift(%s)", shiftID)
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	if !validID(shiftID) {
+		return nil, errNotFound("shift")
+	}
+	if len(idempotencyKey) > MaxIdempotencyKeyLength {
+		return nil, errInput("idempotencyKey", "must be at most 128 characters")
+	}
+	var key *string
+	if idempotencyKey != "" {
+		key = &idempotencyKey
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if key != nil {
+			prev, err := scanSignup(tx.QueryRow(ctx, signupByKeySQL, actor.MemberID, *key))
+			switch {
+			case err == nil && prev.ShiftID != shiftID:
+				return &Error{Code: CodeConflict, Field: "idempotencyKey", Message: "this key was already used for another shift"}
+			case err == nil:
+				su = prev
+				return nil
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+		}
+		var (
+			sh       Shift
+			ended    bool
+			existing *string
+		)
+		err := tx.QueryRow(ctx, lockShiftForSignupSQL, shiftID, actor.MemberID).Scan(
+			&sh.Capacity, &sh.SignedUpCount, &sh.StartsAt, &sh.EndsAt, &sh.CancelledAt, &ended, &existing)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotFound("shift")
+		}
+		if err != nil {
+			return err
+		}
+		if existing != nil {
+			su, err = signupByID(ctx, tx, *existing)
+			return err
+		}
+		now := s.clock.Now()
+		if reason := signupClosedReason(now, &sh, ended); reason != "" {
+			return errShiftClosed(reason)
+		}
+		status := SignupWaitlisted
+		if sh.SignedUpCount < sh.Capacity {
+			status = SignupSignedUp
+		}
+		su = &Signup{ShiftID: shiftID, MemberID: actor.MemberID, Status: status, CreatedAt: now}
+		var waitlistCount int
+		err = tx.QueryRow(ctx, insertSignupSQL, shiftID, actor.MemberID, status, sh.StartsAt, sh.EndsAt, key, now).Scan(&su.ID, &waitlistCount)
+		if code, c, ok := constraintError(err); ok {
+			switch {
+			case code == "23P01" && c == "signups_no_overlap":
+				return errConflict("you already hold a shift at that time")
+			case code == "23505" && c == "signups_idempotency_key":
+				return &Error{Code: CodeConflict, Field: "idempotencyKey", Message: "this key was already used for another shift"}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if status == SignupWaitlisted {
+			// The shift lock orders waitlist entries, so the newest is last.
+			su.WaitlistPosition = &waitlistCount
+		}
+		return nil
+	})
+	return su, err
+}
+
+const (
+	signupShiftSQL     = `SELECT shift_id FROM signups WHERE id = $1`
+	lockSignupSQL      = `SELECT ` + signupColumns + ` FROM signups s WHERE s.id = $1 FOR UPDATE`
+	cancelCutoffSQL    = `SELECT ja.cancel_cutoff_minutes FROM picket_lines l JOIN job_actions ja ON ja.id = l.job_action_id WHERE l.id = $1`
+	cancelOneSignupSQL = `
+UPDATE signups SET status = 'CANCELLED', waitlist_seq = NULL, cancelled_at = $2, updated_at = $2
+WHERE id = $1`
+	uncountSignupSQL = `
+UPDATE shifts SET
+    signed_up_count = signed_up_count - CASE WHEN $2 = 'SIGNED_UP' THEN 1 ELSE 0 END,
+    waitlist_count = waitlist_count - CASE WHEN $2 = 'WAITLISTED' THEN 1 ELSE 0 END
+WHERE id = $1
+RETURNING ` + shiftColumns
+)
+
+// CancelSignup cancels a sign-up. Members cancel their own, but a held spot
+// not within the job action's cutoff before the start; the line's captains
+// and coordinators cancel any. A freed spot goes to the head of the waitlist
+// in the same transaction. Cancelling a cancelled sign-up changes nothing.
+func (s *Store) CancelSignup(ctx context.Context, actor Actor, signupID string) (su *Signup, err error) {
+	defer wrap(&err, "CancelSignup(%s)", signupID)
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	if !validID(signupID) {
+		return nil, errNotFound("sign-up")
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var shiftID string
+		err := tx.QueryRow(ctx, signupShiftSQL, signupID).Scan(&shiftID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotFound("sign-up")
+		}
+		if err != nil {
+			return err
+		}
+		// Shift first, then sign-up: the same lock order as SignUpForShift.
+		sh, err := lockShift(ctx, tx, shiftID)
+		if err != nil {
+			return err
+		}
+		cur, err := scanSignup(tx.QueryRow(ctx, lockSignupSQL, signupID))
+		if err != nil {
+			return err
+		}
+		manager := actor.Coordinator()
+		if !manager {
+			if manager, err = isCaptain(ctx, tx, sh.PicketLineID, actor.MemberID); err != nil {
+				return err
+			}
+		}
+		if cur.MemberID != actor.MemberID && !manager {
+			return errForbidden("you can only cancel your own sign-ups")
+		}
+		switch cur.Status {
+		case SignupCancelled:
+			su = cur
+			return nil
+		case SignupSignedUp, SignupWaitlisted:
+		default:
+			return errConflict("a sign-up that is " + strings.ToLower(strings.ReplaceAll(string(cur.Status), "_", " ")) + " cannot be cancelled")
+		}
+		now := s.clock.Now()
+		if !manager && cur.Status == SignupSignedUp {
+			var cutoff int
+			if err := tx.QueryRow(ctx, cancelCutoffSQL, sh.PicketLineID).Scan(&cutoff); err != nil {
+				return err
+			}
+			if withinCancelCutoff(now, sh.StartsAt, cutoff) {
+				return errShiftClosed("it is too close to the start to cancel; ask your picket captain")
+			}
+		}
+		if _, err := tx.Exec(ctx, cancelOneSignupSQL, signupID, now); err != nil {
+			return err
+		}
+		sh, err = scanShift(tx.QueryRow(ctx, uncountSignupSQL, shiftID, cur.Status))
+		if err != nil {
+			return err
+		}
+		if cur.Status == SignupSignedUp && sh.CancelledAt == nil && now.Before(sh.StartsAt) {
+			if _, err := promoteWaitlist(ctx, tx, sh, now); err != nil {
+				return err
+			}
+		}
+		su, err = signupByID(ctx, tx, signupID)
+		return err
+	})
+	return su, err
+}
+
+const promoteSQL = `
+WITH next AS (
+    SELECT id FROM signups
+    WHERE shift_id = $1 AND status = 'WAITLISTED'
+    ORDER BY waitlist_seq
+    LIMIT $2
+    FOR UPDATE
+), promoted AS (
+    UPDATE signups s SET status = 'SIGNED_UP', waitlist_seq = NULL, updated_at = $3
+    FROM next WHERE s.id = next.id
+    RETURNING s.id
+)
+UPDATE shifts SET
+    signed_up_count = signed_up_count + (SELECT count(*) FROM promoted),
+    waitlist_count = waitlist_count - (SELECT count(*) FROM promoted)
+WHERE id = $1
+RETURNING ` + shiftColumns
+
+// promoteWaitlist fills the locked shift's free spots from the head of its
+// waitlist, first come first served.
+func promoteWaitlist(ctx context.Context, tx pgx.Tx, sh *Shift, now time.Time) (*Shift, error) {
+	free := sh.Capacity - sh.SignedUpCount
+	if free <= 0 || sh.WaitlistCount == 0 {
+		return sh, nil
+	}
+	return scanShift(tx.QueryRow(ctx, promoteSQL, sh.ID, free, now))
+}
+
+const myShiftsSQL = `
+SELECT ` + signupColumns + `
+FROM signups s JOIN shifts sh ON sh.id = s.shift_id
+WHERE s.member_id = $1 AND s.status IN ` + activeStatuses + ` AND sh.ends_at > $2
+ORDER BY sh.starts_at, sh.id`
+
+// MyShifts lists the actor's active sign-ups on shifts that have not ended,
+// soonest first.
+func (s *Store) MyShifts(ctx context.Context, actor Actor) (_ []*Signup, err error) {
+	defer wrap(&err, "MyShifts")
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, myShiftsSQL, actor.MemberID, s.clock.Now())
+	return collect(rows, err, scanSignup)
+}
+
+const mySignupsSQL = `
+SELECT DISTINCT ON (s.shift_id) ` + signupColumns + `
+FROM signups s
+WHERE s.member_id = $1 AND s.shift_id = ANY($2) AND s.status <> 'CANCELLED'
+ORDER BY s.shift_id, s.created_at DESC`
+
+// MySignups finds the actor's sign-up that is not cancelled on each shift,
+// for the dataloader behind Shift.mySignup.
+func (s *Store) MySignups(ctx context.Context, actor Actor, shiftIDs []string) (_ map[string]*Signup, err error) {
+	defer wrap(&err, "MySignups")
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, mySignupsSQL, actor.MemberID, validIDs(shiftIDs))
+	list, err := collect(rows, err, scanSignup)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Signup, len(list))
+	for _, su := range list {
+		out[su.ShiftID] = su
+	}
+	return out, nil
+}
+
+const shiftSignupsSQL = `
+SELECT ` + signupColumns + `
+FROM signups s
+WHERE s.shift_id = $1 AND s.status IN ` + activeStatuses + ` AND ($2::uuid IS NULL OR s.member_id = $2)
+ORDER BY s.waitlist_seq NULLS FIRST, s.created_at, s.id`
+
+// ShiftSignups lists a shift's active sign-ups, spots first, then the
+// waitlist in order. The line's captains and coordinators see everyone;
+// other members see only their own.
+func (s *Store) ShiftSignups(ctx context.Context, actor Actor, shiftID string) (_ []*Signup, err error) {
+	defer wrap(&err, "ShiftSignups(%s)", shiftID)
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	if !validID(shiftID) {
+		return nil, errNotFound("shift")
+	}
+	var lineID string
+	if err := s.pool.QueryRow(ctx, `SELECT picket_line_id FROM shifts WHERE id = $1`, shiftID).Scan(&lineID); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, errNotFound("shift")
+		}
+		return nil, err
+	}
+	only := &actor.MemberID
+	if err := requireLineManager(ctx, s.pool, actor, lineID); err == nil {
+		only = nil
+	} else if ErrorCode(err) != CodeForbidden {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, shiftSignupsSQL, shiftID, only)
+	return collect(rows, err, scanSignup)
+}
+
+// OpenShiftsQuery filters and pages OpenShifts.
+type OpenShiftsQuery struct {
+	JobActionID *string
+	From, To    *time.Time
+	First       int
+	After       string
+}
+
+// ShiftPage is one page of shifts.
+type ShiftPage struct {
+	Shifts      []*Shift
+	HasNextPage bool
+}
+
+// Page sizes of OpenShifts.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// ShiftCursor is the opaque cursor of a shift in start order.
+func ShiftCursor(sh *Shift) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(sh.StartsAt.UTC().Format(time.RFC3339Nano) + "|" + sh.ID))
+}
+
+func parseShiftCursor(c string) (time.Time, string, error) {
+	bad := errInput("after", "not a cursor from this list")
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	if !ok || !validID(id) {
+		return time.Time{}, "", bad
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	return t, id, nil
+}
+
+// The NOT EXISTS drops shifts the member holds and shifts overlapping one
+// they hold, using the overlap constraint's index.
+const openShiftsSQL = `
+SELECT ` + shiftColumns + `
+FROM shifts sh
+WHERE sh.cancelled_at IS NULL AND sh.signed_up_count < sh.capacity
+  AND sh.starts_at > $2
+  AND ($3::timestamptz IS NULL OR sh.starts_at >= $3)
+  AND ($4::timestamptz IS NULL OR sh.starts_at < $4)
+  AND ($5::timestamptz IS NULL OR (sh.starts_at, sh.id) > ($5, $6::uuid))
+  AND EXISTS (
+      SELECT 1 FROM picket_lines l JOIN job_actions ja ON ja.id = l.job_action_id
+      WHERE l.id = sh.picket_line_id AND ja.ended_at IS NULL AND ($7::uuid IS NULL OR ja.id = $7))
+  AND NOT EXISTS (
+      SELECT 1 FROM signups s
+      WHERE s.member_id = $1 AND s.status IN ` + activeStatuses + `
+        AND s.period && tstzrange(sh.starts_at, sh.ends_at))
+ORDER BY sh.starts_at, sh.id
+LIMIT $8`
+
+// OpenShifts pages through upcoming shifts with spots left that the actor
+// could take without overlapping a shift they hold, soonest first.
+func (s *Store) OpenShifts(ctx context.Context, actor Actor, q OpenShiftsQuery) (page *ShiftPage, err error) {
+	defer wrap(&err, "OpenShifts")
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	first := q.First
+	switch {
+	case first == 0:
+		first = DefaultPageSize
+	case first < 0 || first > MaxPageSize:
+		return nil, errInput("first", "must be between 1 and 100")
+	}
+	if q.JobActionID != nil && !validID(*q.JobActionID) {
+		return &ShiftPage{}, nil
+	}
+	var (
+		afterTime *time.Time
+		afterID   *string
+	)
+	if q.After != "" {
+		t, id, err := parseShiftCursor(q.After)
+		if err != nil {
+			return nil, err
+		}
+		afterTime, afterID = &t, &id
+	}
+	rows, err := s.pool.Query(ctx, openShiftsSQL, actor.MemberID, s.clock.Now(), q.From, q.To, afterTime, afterID, q.JobActionID, first+1)
+	shifts, err := collect(rows, err, scanShift)
+	if err != nil {
+		return nil, err
+	}
+	page = &ShiftPage{Shifts: shifts}
+	if len(shifts) > first {
+		page.Shifts, page.HasNextPage = shifts[:first], true
+	}
+	return page, nil
+}

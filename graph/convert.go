@@ -1,0 +1,28 @@
+package graph
+
+import (
+	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/graph/model"
+)
+
+func (r *Resolver) authPayload(sess *db.Session) (*model.AuthPayload, error) {
+	token, exp, err := r.Tokens.Issue(sess.Member.ID, sess.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AuthPayload{AccessToken: token, RefreshToken: sess.RefreshToken, ExpiresAt: exp, Member: sess.Member}, nil
+}
+
+func shiftConnection(page *db.ShiftPage) *model.ShiftConnection {
+	conn := &model.ShiftConnection{
+		Edges:    make([]*model.ShiftEdge, len(page.Shifts)),
+		PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage},
+	}
+	for i, sh := range page.Shifts {
+		conn.Edges[i] = &model.ShiftEdge{Cursor: db.ShiftCursor(sh), Node: sh}
+	}
+	if n := len(conn.Edges); n > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
+	}
+	return conn
+}

@@ -1,0 +1,45 @@
+package graph
+
+import (
+	"context"
+	"errors"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/server/requestid"
+)
+
+// ErrorPresenter turns resolver errors into what clients see: a *db.Error
+// keeps its message and becomes extensions.code (with field and
+// retryAfterSeconds where set); GraphQL parse and validation errors pass as
+// gqlgen made them; anything else is reported through internal with its
+// detail and reaches the client only as INTERNAL with the request id.
+func ErrorPresenter(internal func(ctx context.Context, err error)) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		var de *db.Error
+		if errors.As(err, &de) {
+			gerr := graphql.DefaultErrorPresenter(ctx, err)
+			gerr.Message = de.Message
+			gerr.Extensions = map[string]any{"code": string(de.Code)}
+			if de.Field != "" {
+				gerr.Extensions["field"] = de.Field
+			}
+			if de.RetryAfterSeconds > 0 {
+				gerr.Extensions["retryAfterSeconds"] = de.RetryAfterSeconds
+			}
+			return gerr
+		}
+		var gqlErr *gqlerror.Error
+		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+			return gqlErr
+		}
+		internal(ctx, err)
+		id := requestid.From(ctx)
+		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		gerr.Message = "internal error (request " + id + ")"
+		gerr.Extensions = map[string]any{"code": string(db.CodeInternal), "requestId": id}
+		return gerr
+	}
+}

@@ -1,0 +1,98 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/server/auth"
+)
+
+// loaderWait is how long a loader gathers keys before one batched query.
+// gqlgen resolves list elements concurrently, so a short wait is enough.
+const loaderWait = 500 * time.Microsecond
+
+// Loaders batch the per-item lookups of one request into one query per
+// field. They are made per request because what they return depends on the
+// actor.
+type Loaders struct {
+	Members         *dataloader.Loader[string, *db.Member]
+	JobActions      *dataloader.Loader[string, *db.JobAction]
+	PicketLines     *dataloader.Loader[string, *db.PicketLine]
+	Shifts          *dataloader.Loader[string, *db.Shift]
+	MySignups       *dataloader.Loader[string, *db.Signup]
+	AddressVisible  *dataloader.Loader[string, bool]
+	ContactVisible  *dataloader.Loader[string, db.ContactVisibility]
+}
+
+func newLoader[V any](fetch func(ctx context.Context, ids []string) (map[string]V, error)) *dataloader.Loader[string, V] {
+	batch := func(ctx context.Context, keys []string) []*dataloader.Result[V] {
+		found, err := fetch(ctx, keys)
+		out := make([]*dataloader.Result[V], len(keys))
+		for i, k := range keys {
+			if err != nil {
+				out[i] = &dataloader.Result[V]{Error: err}
+			} else {
+				out[i] = &dataloader.Result[V]{Data: found[k]}
+			}
+		}
+		return out
+	}
+	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[string, V](loaderWait), dataloader.WithBatchCapacity[string, V](500))
+}
+
+// NewLoaders makes the loaders for one actor's request.
+func NewLoaders(store *db.Store, a db.Actor) *Loaders {
+	return &Loaders{
+		Members: newLoader(func(ctx context.Context, ids []string) (map[string]*db.Member, error) {
+			return store.MembersByIDs(ctx, a, ids)
+		}),
+		JobActions: newLoader(func(ctx context.Context, ids []string) (map[string]*db.JobAction, error) {
+			return store.JobActionsByIDs(ctx, a, ids)
+		}),
+		PicketLines: newLoader(func(ctx context.Context, ids []string) (map[string]*db.PicketLine, error) {
+			return store.PicketLinesByIDs(ctx, a, ids)
+		}),
+		Shifts: newLoader(func(ctx context.Context, ids []string) (map[string]*db.Shift, error) {
+			return store.ShiftsByIDs(ctx, a, ids)
+		}),
+		MySignups: newLoader(func(ctx context.Context, ids []string) (map[string]*db.Signup, error) {
+			return store.MySignups(ctx, a, ids)
+		}),
+		AddressVisible: newLoader(func(ctx context.Context, ids []string) (map[string]bool, error) {
+			return store.AddressVisibility(ctx, a, ids)
+		}),
+		ContactVisible: newLoader(func(ctx context.Context, ids []string) (map[string]db.ContactVisibility, error) {
+			return store.ContactVisibilities(ctx, a, ids)
+		}),
+	}
+}
+
+type loadersKey struct{}
+
+// LoaderMiddleware gives each request its loaders. It runs after
+// authentication, since loaders answer for the request's actor.
+func LoaderMiddleware(store *db.Store, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), loadersKey{}, NewLoaders(store, auth.ActorFrom(r.Context())))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// WithLoaders returns ctx carrying l, for transports that do not pass
+// through LoaderMiddleware per operation.
+func WithLoaders(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, loadersKey{}, l)
+}
+
+func loaders(ctx context.Context) *Loaders {
+	return ctx.Value(loadersKey{}).(*Loaders)
+}
+
+// load fetches one item through a loader; a missing item is the zero value.
+func load[V any](ctx context.Context, l *dataloader.Loader[string, V], id string) (V, error) {
+	return l.Load(ctx, id)()
+}

@@ -1,0 +1,102 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/picketline/picketline/db"
+)
+
+type actorKey struct{}
+type clientKey struct{}
+
+// ActorFrom returns the request's actor; anonymous when none signed in.
+func ActorFrom(ctx context.Context) db.Actor {
+	a, _ := ctx.Value(actorKey{}).(db.Actor)
+	return a
+}
+
+// WithActor returns ctx carrying the actor.
+func WithActor(ctx context.Context, a db.Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ClientAddr returns the network address the request came from, for
+// per-address rate limits.
+func ClientAddr(ctx context.Context) string {
+	a, _ := ctx.Value(clientKey{}).(string)
+	return a
+}
+
+// SessionChecker turns a token's session into an actor, failing when the
+// session was revoked or has expired.
+type SessionChecker interface {
+	SessionActor(ctx context.Context, sessionID, memberID string) (db.Actor, error)
+}
+
+// Authenticator checks bearer tokens on requests.
+type Authenticator struct {
+	Tokens   *Tokens
+	Sessions SessionChecker
+}
+
+// Actor checks an Authorization header value ("Bearer <token>") and returns
+// its actor. Every kind of bad token gives ErrInvalidToken.
+func (a *Authenticator) Actor(ctx context.Context, header string) (db.Actor, error) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return db.Actor{}, ErrInvalidToken
+	}
+	c, err := a.Tokens.Parse(strings.TrimSpace(token))
+	if err != nil {
+		return db.Actor{}, ErrInvalidToken
+	}
+	actor, err := a.Sessions.SessionActor(ctx, c.SessionID, c.Subject)
+	if db.ErrorCode(err) == db.CodeUnauthenticated {
+		return db.Actor{}, ErrInvalidToken
+	}
+	return actor, err
+}
+
+// Middleware puts the caller's actor in the request context. A request
+// without an Authorization header is anonymous (login mutations need no
+// token); one with a bad token is answered 401 at once, the same way for
+// every kind of bad token.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			ctx = context.WithValue(ctx, clientKey{}, host)
+		}
+		if h := r.Header.Get("Authorization"); h != "" {
+			actor, err := a.Actor(ctx, h)
+			if errors.Is(err, ErrInvalidToken) {
+				Unauthorized(w)
+				return
+			}
+			if err != nil {
+				http.Error(w, `{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`, http.StatusServiceUnavailable)
+				return
+			}
+			ctx = WithActor(ctx, actor)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Unauthorized answers 401 with a GraphQL-shaped UNAUTHENTICATED error.
+func Unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{
+			"message":    "the access token is invalid or has expired; refresh the session",
+			"extensions": map[string]any{"code": string(db.CodeUnauthenticated)},
+		}},
+	})
+}

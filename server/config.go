@@ -1,0 +1,171 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/picketline/picketline/server/auth"
+)
+
+// config is the server's configuration, read once from the environment.
+type config struct {
+	Env            string
+	Host           string
+	Port           int
+	DatabaseURL    string
+	DBMaxConns     int
+	JWTSecret      []byte
+	AllowedOrigins []string
+	DataDir        string
+	LogLevel       slog.Level
+	DrainTimeout   time.Duration
+	// LoginCodeSender names how login codes reach members. "log" writes
+	// them to the server log; prod must choose it explicitly.
+	LoginCodeSender string
+}
+
+func (c config) dev() bool { return c.Env == "dev" }
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		Env:             envOr(getenv, "APP_ENV", "dev"),
+		Host:            getenv("HOST"),
+		DatabaseURL:     getenv("DATABASE_URL"),
+		DataDir:         envOr(getenv, "DATA_DIR", ".data"),
+		LoginCodeSender: getenv("LOGIN_CODE_SENDER"),
+	}
+	var err error
+	if c.Env != "dev" && c.Env != "prod" {
+		return c, fmt.Errorf("APP_ENV must be dev or prod, not %q", c.Env)
+	}
+	if c.Port, err = intEnv(getenv, "PORT", 8080); err != nil {
+		return c, err
+	}
+	if c.DBMaxConns, err = intEnv(getenv, "DATABASE_MAX_CONNS", 16); err != nil {
+		return c, err
+	}
+	drain, err := intEnv(getenv, "DRAIN_TIMEOUT_SECONDS", 15)
+	if err != nil {
+		return c, err
+	}
+	c.DrainTimeout = time.Duration(drain) * time.Second
+	if err := c.LogLevel.UnmarshalText([]byte(envOr(getenv, "LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	for _, o := range strings.Split(getenv("ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	if s := getenv("JWT_SECRET"); s != "" {
+		c.JWTSecret = []byte(s)
+	}
+	switch {
+	case c.Env == "prod" && len(c.JWTSecret) < auth.MinSecretBytes:
+		return c, fmt.Errorf("APP_ENV=prod needs JWT_SECRET of at least %d bytes", auth.MinSecretBytes)
+	case c.Env == "prod" && c.DatabaseURL == "":
+		return c, errors.New("APP_ENV=prod needs DATABASE_URL")
+	case c.Env == "prod" && c.LoginCodeSender != "log":
+		return c, errors.New("APP_ENV=prod needs LOGIN_CODE_SENDER=log (login codes are written to the server log)")
+	case c.JWTSecret != nil && len(c.JWTSecret) < auth.MinSecretBytes:
+		return c, fmt.Errorf("JWT_SECRET must be at least %d bytes", auth.MinSecretBytes)
+	}
+	if c.LoginCodeSender == "" {
+		c.LoginCodeSender = "log"
+	}
+	if c.LoginCodeSender != "log" {
+		return c, fmt.Errorf("LOGIN_CODE_SENDER %q is not known (only log)", c.LoginCodeSender)
+	}
+	return c, nil
+}
+
+// devSecret returns the token secret kept in the data directory, creating
+// it on first use, so dev tokens survive restarts without configuration.
+func (c *config) ensureSecret() error {
+	if c.JWTSecret != nil {
+		return nil
+	}
+	path := filepath.Join(c.DataDir, "jwt-secret")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= auth.MinSecretBytes {
+		c.JWTSecret = []byte(strings.TrimSpace(string(b)))
+		return nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return err
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	c.JWTSecret = []byte(hex.EncodeToString(secret))
+	return os.WriteFile(path, append(c.JWTSecret, '\n'), 0o600)
+}
+
+// logValue prints the configuration with secrets masked.
+func (c config) LogValue() slog.Value {
+	dbURL := "embedded PostgreSQL in " + filepath.Join(c.DataDir, "postgres")
+	if c.DatabaseURL != "" {
+		dbURL = maskURL(c.DatabaseURL)
+	}
+	return slog.GroupValue(
+		slog.String("env", c.Env),
+		slog.String("addr", c.Host+":"+strconv.Itoa(c.Port)),
+		slog.String("database", dbURL),
+		slog.Int("dbMaxConns", c.DBMaxConns),
+		slog.String("jwtSecret", mask(c.JWTSecret)),
+		slog.Any("allowedOrigins", c.AllowedOrigins),
+		slog.String("dataDir", c.DataDir),
+		slog.String("logLevel", c.LogLevel.String()),
+		slog.Duration("drainTimeout", c.DrainTimeout),
+		slog.String("loginCodeSender", c.LoginCodeSender),
+	)
+}
+
+func mask(secret []byte) string {
+	if len(secret) == 0 {
+		return "(from data dir)"
+	}
+	return fmt.Sprintf("(%d bytes)", len(secret))
+}
+
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func intEnv(getenv func(string) string, key string, def int) (int, error) {
+	v := getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s must be a whole number, not %q", key, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,75 @@
+// Command picketline is the Picketline server and its operator commands.
+//
+//	picketline [serve]        serve the API (the default)
+//	picketline migrate        apply the schema migrations and exit
+//	picketline member add     add a member
+//	picketline token          print an access token for a member
+//	picketline demo           fill an empty database with a demo strike
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "picketline:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: picketline [command]
+
+commands:
+  serve                 serve the API (default)
+  migrate               apply the schema migrations and exit
+  member add --email E --name N [--phone P] [--role member|coordinator|admin]
+                        add a member and print its id
+  token --email E [--ttl 15m]
+                        print an access token for that member
+  demo                  fill an empty database with a demo strike
+
+configuration comes from the environment: PORT, DATABASE_URL, JWT_SECRET,
+ALLOWED_ORIGINS, APP_ENV (dev or prod), DATA_DIR; see README.md.
+`
+
+// run is the whole program, with its surroundings passed in so tests can
+// run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, stdout, stderr)
+	case "migrate":
+		return migrateCommand(ctx, cfg, stdout, stderr)
+	case "member":
+		if len(args) == 0 || args[0] != "add" {
+			return fmt.Errorf("usage: picketline member add --email E --name N [--phone P] [--role R]")
+		}
+		return memberAddCommand(ctx, cfg, args[1:], stdout, stderr)
+	case "token":
+		return tokenCommand(ctx, cfg, args, stdout, stderr)
+	case "demo":
+		return demoCommand(ctx, cfg, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
