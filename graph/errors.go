@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/picketline/picketline/db"
@@ -23,8 +24,16 @@ func ErrorPresenter(internal func(ctx context.Context, err error)) graphql.Error
 			gerr := graphql.DefaultErrorPresenter(ctx, err)
 			gerr.Message = de.Message
 			gerr.Extensions = map[string]any{"code": string(de.Code)}
-			if de.Field != "" {
-				gerr.Extensions["field"] = de.Field
+			field := de.Field
+			if field == "" && de.Code == db.CodeBadUserInput && len(gerr.Path) > 0 {
+				// Scalar decoding fails before any use-case sees the input;
+				// the path's last name is the argument at fault.
+				if name, ok := gerr.Path[len(gerr.Path)-1].(ast.PathName); ok {
+					field = string(name)
+				}
+			}
+			if field != "" {
+				gerr.Extensions["field"] = field
 			}
 			if de.RetryAfterSeconds > 0 {
 				gerr.Extensions["retryAfterSeconds"] = de.RetryAfterSeconds

@@ -89,7 +89,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// devSecret returns the token secret kept in the data directory, creating
+// ensureSecret loads the token secret kept in the data directory, creating
 // it on first use, so dev tokens survive restarts without configuration.
 func (c *config) ensureSecret() error {
 	if c.JWTSecret != nil {

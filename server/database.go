@@ -118,11 +118,6 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (*db.Store, fu
 		d.Close()
 		return nil, nil, err
 	}
-	if err := cfg.ensureSecret(); err != nil {
-		pool.Close()
-		d.Close()
-		return nil, nil, err
-	}
 	closeAll := func() {
 		pool.Close()
 		d.Close()

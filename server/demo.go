@@ -94,7 +94,12 @@ func loadDemo(ctx context.Context, store *db.Store, now time.Time) (string, erro
 		strikeID               string
 	)
 	for ai, a := range demoActions {
-		ja, err := store.CreateJobAction(ctx, staff, db.NewJobAction{Name: a.name, Kind: a.kind, Employer: a.employer, StartsAt: firstDay.Add(6 * time.Hour)})
+		// The strike is under way; the lockout begins tomorrow.
+		starts := now.Add(-24 * time.Hour)
+		if a.kind == db.KindLockout {
+			starts = firstDay.Add(6 * time.Hour)
+		}
+		ja, err := store.CreateJobAction(ctx, staff, db.NewJobAction{Name: a.name, Kind: a.kind, Employer: a.employer, StartsAt: starts})
 		if err != nil {
 			return "", err
 		}

@@ -51,6 +51,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd != "help" && cmd != "-h" && cmd != "--help" {
+		if err := cfg.ensureSecret(); err != nil {
+			return fmt.Errorf("token secret: %w", err)
+		}
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, stdout, stderr)

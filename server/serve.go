@@ -29,9 +29,6 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 // the drain timeout, and the database is let go last.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
-	if err := cfg.ensureSecret(); err != nil {
-		return fmt.Errorf("token secret: %w", err)
-	}
 	log.Info("starting picketline", "config", cfg)
 
 	tokens, err := auth.NewTokens(cfg.JWTSecret, auth.DefaultTTL, nil)
