@@ -34,6 +34,7 @@ var (
 	serverURL  string
 	serverErr  error
 	cluster    *embeddedpg.Cluster
+	clusterDir string
 
 	templateOnce sync.Once
 	templateName string
@@ -46,6 +47,8 @@ func Main(m *testing.M) {
 	if cluster != nil {
 		if err := cluster.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "dbtest: stop private PostgreSQL:", err)
+		} else {
+			os.RemoveAll(clusterDir)
 		}
 	}
 	os.Exit(code)
@@ -81,6 +84,13 @@ func server() (string, error) {
 			serverErr = err
 			return
 		}
+		// MkdirTemp makes the directory 0700; when tests run as root the
+		// cluster runs as an unprivileged user who must be able to enter it.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			serverErr = err
+			return
+		}
+		clusterDir = dir
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cluster, serverErr = embeddedpg.Start(ctx, embeddedpg.Options{Dir: dir, Fast: true})

@@ -64,7 +64,7 @@ func FindBinaries() (binDir string, err error) {
 		}
 	}
 	return "", fmt.Errorf("%w (looked for %s on PATH and in %s): install PostgreSQL 14 or later (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@16), or set DATABASE_URL",
-		ErrNotInstalled, strings.Join(requiredBinaries, ", "), strings.Join(installGlobs, ", "))
+		ErrNotInstalled, "initdb, pg_ctl and postgres", strings.Join(installGlobs, ", "))
 }
 
 func hasBinaries(dir string) bool {

@@ -83,8 +83,9 @@ type Options struct {
 
 // Cluster is a running private PostgreSQL. It is safe for concurrent use.
 // The postmaster runs detached from the calling process, so callers must
-// call Stop; a cluster left running by a crashed caller is reported by the
-// next Start as ErrAlreadyRunning.
+// call Stop; a cluster left running by a crashed caller is stopped and
+// started again by the next Start (see ownerLock), while one in use by a
+// live process is reported as ErrAlreadyRunning.
 type Cluster struct {
 	binDir      string
 	dir         string
@@ -95,6 +96,8 @@ type Cluster struct {
 	acct        *account
 	log         *slog.Logger
 	stopTimeout time.Duration
+
+	owner *ownerLock
 
 	mu      sync.Mutex
 	stopped bool
@@ -119,6 +122,9 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	// quotes; these characters would be interpreted by the shell.
 	if os.PathSeparator == '/' && strings.ContainsAny(dir, "\"$`\\\n") {
 		return nil, fmt.Errorf("embeddedpg: Dir %q contains a character pg_ctl cannot quote (one of \" $ ` \\ or newline)", dir)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("embeddedpg: %w", context.Cause(ctx))
 	}
 	binDir, err := FindBinaries()
 	if err != nil {
@@ -148,6 +154,19 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	if err := c.prepareDir(); err != nil {
 		return nil, err
 	}
+	c.owner, err = lockOwner(filepath.Join(dir, "owner.lock"))
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("embeddedpg: %w: another process is using %s", ErrAlreadyRunning, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embeddedpg: %w", err)
+	}
+	started := false
+	defer func() {
+		if !started {
+			c.owner.release()
+		}
+	}()
 	if err := c.initialise(ctx, opt.Fast); err != nil {
 		return nil, err
 	}
@@ -177,6 +196,7 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.log.Info("PostgreSQL started", "port", c.port, "pid", c.pid, "bin", binDir)
+	started = true
 	return c, nil
 }
 
@@ -216,6 +236,7 @@ func (c *Cluster) Stop() error {
 		return err
 	}
 	c.stopped = true
+	c.owner.release()
 	return nil
 }
 
@@ -422,6 +443,13 @@ func (c *Cluster) checkNotRunning(ctx context.Context) error {
 	err := c.command(ctx, "pg_ctl", "status", "-D", c.dataDir).Run()
 	var exitErr *exec.ExitError
 	switch {
+	case err == nil && c.owner != nil:
+		// We hold the owner lock, so whoever started this postmaster is
+		// gone: take the orphan down and start afresh.
+		pid, _, _ := readPostmasterPID(c.dataDir)
+		c.log.Warn("stopping a PostgreSQL left running by a process that exited", "pid", pid)
+		c.pid = pid
+		return c.stop()
 	case err == nil:
 		pid, port, _ := readPostmasterPID(c.dataDir)
 		return fmt.Errorf("embeddedpg: %w: %s (pid %d, port %d); another process is probably using the same Dir. Stop it, or if it was left behind by a crashed run, stop it with: %s stop -m fast -D %s",
@@ -465,7 +493,17 @@ func (c *Cluster) start(ctx context.Context, port int, fast bool) (portInUse boo
 	out, err := c.command(ctx, "pg_ctl", "start", "-w", "-t", strconv.Itoa(startWaitSeconds),
 		"-D", c.dataDir, "-l", c.logPath, "-o", strings.Join(opts, " ")).CombinedOutput()
 	if err != nil {
-		c.abandonStart(before, logOffset, ctx.Err() != nil)
+		// pg_ctl announces the wait only after forking the postmaster; if
+		// it was killed before that, there is at most a child that was
+		// killed with pg_ctl's process group or is about to write its pid.
+		var wait time.Duration // pg_ctl exited by itself: the pid file is final
+		if ctx.Err() != nil {
+			wait = 250 * time.Millisecond
+			if bytes.Contains(out, []byte("waiting for server")) {
+				wait = 2 * time.Second
+			}
+		}
+		c.abandonStart(before, logOffset, wait)
 		if ctx.Err() != nil {
 			return false, fmt.Errorf("embeddedpg: starting PostgreSQL interrupted: %w", context.Cause(ctx))
 		}
@@ -488,14 +526,12 @@ func (c *Cluster) start(ctx context.Context, port int, fast bool) (portInUse boo
 // the next Start. A postmaster is taken to be ours only if postmaster.pid
 // changed and no competing postgres reported the lock file as taken, so a
 // concurrent Start's server is never touched.
-func (c *Cluster) abandonStart(before []byte, logOffset int64, waitForPID bool) {
+//
+// wait bounds how long to wait for the postmaster to write its pid file:
+// pg_ctl may have been killed between forking it and that write.
+func (c *Cluster) abandonStart(before []byte, logOffset int64, wait time.Duration) {
 	pidPath := filepath.Join(c.dataDir, "postmaster.pid")
-	deadline := time.Now()
-	if waitForPID {
-		// pg_ctl may have been killed between forking postgres and postgres
-		// writing its lock file, which takes milliseconds.
-		deadline = deadline.Add(2 * time.Second)
-	}
+	deadline := time.Now().Add(wait)
 	for {
 		now, err := os.ReadFile(pidPath)
 		if err == nil && len(now) > 0 && !bytes.Equal(now, before) {
@@ -545,7 +581,8 @@ func readPostmasterPID(dataDir string) (pid, port int, err error) {
 	return pid, port, nil
 }
 
-func freePort() (int, error) {
+// freePort is a variable so tests can simulate losing the port race.
+var freePort = func() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

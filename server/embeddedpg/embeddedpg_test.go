@@ -206,6 +206,35 @@ func TestPortInUseReportsLog(t *testing.T) {
 	t.Logf("error: %v", err)
 }
 
+func TestPortRaceIsRetried(t *testing.T) {
+	// Not parallel: it swaps the package's freePort.
+	binDir(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+
+	orig := freePort
+	t.Cleanup(func() { freePort = orig })
+	calls := 0
+	freePort = func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return orig()
+	}
+	c := startCluster(t, Options{Dir: testDir(t), Fast: true})
+	if calls != 2 || c.Port() == taken {
+		t.Fatalf("freePort calls = %d, port = %d (taken %d)", calls, c.Port(), taken)
+	}
+	if got := psql(t, c, "select 1"); got != "1" {
+		t.Fatalf("select 1 = %q", got)
+	}
+}
+
 func TestCancelledStartCleansUp(t *testing.T) {
 	t.Parallel()
 	binDir(t)

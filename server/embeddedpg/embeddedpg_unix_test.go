@@ -26,14 +26,35 @@ func TestRecoversFromCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGone(t, pid)
+	if err := c.Stop(); err != nil {
+		t.Fatalf("Stop of crashed cluster: %v", err)
+	}
 
 	c2 := startCluster(t, Options{Dir: dir})
 	if got := psql(t, c2, "select v from survivor"); got != "42" {
 		t.Fatalf("after crash: %q", got)
 	}
-	// The dead cluster's Stop must not take down its successor.
+}
+
+func TestOrphanedClusterIsTakenOver(t *testing.T) {
+	t.Parallel()
+	dir := testDir(t)
+	c := startCluster(t, Options{Dir: dir, Fast: true})
+	psql(t, c, "create table kept (v int); insert into kept values (7); checkpoint")
+	// The owning process dies without Stop: the kernel drops its lock and
+	// the postmaster keeps running.
+	c.owner.release()
+
+	c2 := startCluster(t, Options{Dir: dir, Fast: true})
+	if c2.pid == c.pid {
+		t.Fatalf("the orphaned postmaster (pid %d) was reused instead of restarted", c.pid)
+	}
+	if got := psql(t, c2, "select v from kept"); got != "7" {
+		t.Fatalf("after take-over: %q", got)
+	}
+	// The old handle's Stop must not take down its successor.
 	if err := c.Stop(); err != nil {
-		t.Fatalf("Stop of crashed cluster: %v", err)
+		t.Fatalf("Stop of the orphan's handle: %v", err)
 	}
 	if got := psql(t, c2, "select 1"); got != "1" {
 		t.Fatalf("successor after old Stop: %q", got)
@@ -49,4 +70,3 @@ func waitGone(t *testing.T, pid int) {
 	}
 	t.Fatalf("process %d still exists after SIGKILL", pid)
 }
-
