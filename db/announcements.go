@@ -129,4 +129,3 @@ func (s *Store) JobActionAnnouncements(ctx context.Context, actor Actor, jobActi
 	rows, err := s.pool.Query(ctx, jobActionAnnouncementsSQL, jobActionID, AnnouncementListLimit)
 	return collect(rows, err, scanAnnouncement)
 }
-

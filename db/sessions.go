@@ -219,10 +219,10 @@ FROM refresh_tokens rt
 JOIN sessions s ON s.id = rt.session_id
 WHERE rt.token_hash = $1
 FOR UPDATE OF rt, s`
-	useRefreshSQL     = `UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1`
-	extendSessionSQL  = `UPDATE sessions SET expires_at = $2 WHERE id = $1`
-	revokeSessionSQL  = `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`
-	sessionActorSQL   = `
+	useRefreshSQL    = `UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1`
+	extendSessionSQL = `UPDATE sessions SET expires_at = $2 WHERE id = $1`
+	revokeSessionSQL = `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`
+	sessionActorSQL  = `
 SELECT m.role
 FROM sessions s
 JOIN members m ON m.id = s.member_id

@@ -19,13 +19,13 @@ const loaderWait = 500 * time.Microsecond
 // field. They are made per request because what they return depends on the
 // actor.
 type Loaders struct {
-	Members         *dataloader.Loader[string, *db.Member]
-	JobActions      *dataloader.Loader[string, *db.JobAction]
-	PicketLines     *dataloader.Loader[string, *db.PicketLine]
-	Shifts          *dataloader.Loader[string, *db.Shift]
-	MySignups       *dataloader.Loader[string, *db.Signup]
-	AddressVisible  *dataloader.Loader[string, bool]
-	ContactVisible  *dataloader.Loader[string, db.ContactVisibility]
+	Members        *dataloader.Loader[string, *db.Member]
+	JobActions     *dataloader.Loader[string, *db.JobAction]
+	PicketLines    *dataloader.Loader[string, *db.PicketLine]
+	Shifts         *dataloader.Loader[string, *db.Shift]
+	MySignups      *dataloader.Loader[string, *db.Signup]
+	AddressVisible *dataloader.Loader[string, bool]
+	ContactVisible *dataloader.Loader[string, db.ContactVisibility]
 }
 
 func newLoader[V any](fetch func(ctx context.Context, ids []string) (map[string]V, error)) *dataloader.Loader[string, V] {

@@ -99,4 +99,3 @@ func readyz(ready *atomic.Bool, store *db.Store) http.HandlerFunc {
 		fmt.Fprintln(w, "ready")
 	}
 }
-
