@@ -1,11 +1,14 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/graph/model"
 )
 
-func (r *Resolver) authPayload(sess *db.Session) (*model.AuthPayload, error) {
+func (r *Resolver) authPayload(ctx context.Context, sess *db.Session) (*model.AuthPayload, error) {
+	loaders(ctx).signedIn.Store(&sess.Member.ID)
 	token, exp, err := r.Tokens.Issue(sess.Member.ID, sess.ID)
 	if err != nil {
 		return nil, err

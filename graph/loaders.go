@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -19,6 +20,12 @@ const loaderWait = 500 * time.Microsecond
 // field. They are made per request because what they return depends on the
 // actor.
 type Loaders struct {
+	actor db.Actor
+	// signedIn is the member a sign-in mutation of this request started a
+	// session for: the payload's member is theirs to see in full, though
+	// the request itself carried no token.
+	signedIn atomic.Pointer[string]
+
 	Members        *dataloader.Loader[string, *db.Member]
 	JobActions     *dataloader.Loader[string, *db.JobAction]
 	PicketLines    *dataloader.Loader[string, *db.PicketLine]
@@ -47,6 +54,7 @@ func newLoader[V any](fetch func(ctx context.Context, ids []string) (map[string]
 // NewLoaders makes the loaders for one actor's request.
 func NewLoaders(store *db.Store, a db.Actor) *Loaders {
 	return &Loaders{
+		actor: a,
 		Members: newLoader(func(ctx context.Context, ids []string) (map[string]*db.Member, error) {
 			return store.MembersByIDs(ctx, a, ids)
 		}),
@@ -95,4 +103,23 @@ func loaders(ctx context.Context) *Loaders {
 // load fetches one item through a loader; a missing item is the zero value.
 func load[V any](ctx context.Context, l *dataloader.Loader[string, V], id string) (V, error) {
 	return l.Load(ctx, id)()
+}
+
+// self reports whether memberID is the member this request acts for.
+func (l *Loaders) self(memberID string) bool {
+	if memberID == l.actor.MemberID {
+		return true
+	}
+	id := l.signedIn.Load()
+	return id != nil && *id == memberID
+}
+
+// contactVisibility says which of a member's contact details the request
+// may see.
+func contactVisibility(ctx context.Context, memberID string) (db.ContactVisibility, error) {
+	l := loaders(ctx)
+	if l.self(memberID) {
+		return db.ContactVisibility{Email: true, Phone: true}, nil
+	}
+	return load(ctx, l.ContactVisible, memberID)
 }

@@ -46,7 +46,7 @@ func (r *jobActionResolver) Announcements(ctx context.Context, obj *db.JobAction
 
 // Email is the resolver for the email field.
 func (r *memberResolver) Email(ctx context.Context, obj *db.Member) (*string, error) {
-	vis, err := load(ctx, loaders(ctx).ContactVisible, obj.ID)
+	vis, err := contactVisibility(ctx, obj.ID)
 	if err != nil || !vis.Email {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (r *memberResolver) Email(ctx context.Context, obj *db.Member) (*string, er
 
 // Phone is the resolver for the phone field.
 func (r *memberResolver) Phone(ctx context.Context, obj *db.Member) (*string, error) {
-	vis, err := load(ctx, loaders(ctx).ContactVisible, obj.ID)
+	vis, err := contactVisibility(ctx, obj.ID)
 	if err != nil || !vis.Phone {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (r *mutationResolver) VerifyLoginCode(ctx context.Context, email string, co
 	if err != nil {
 		return nil, err
 	}
-	return r.authPayload(sess)
+	return r.authPayload(ctx, sess)
 }
 
 // RefreshSession is the resolver for the refreshSession field.
@@ -91,7 +91,7 @@ func (r *mutationResolver) RefreshSession(ctx context.Context, refreshToken stri
 	if err != nil {
 		return nil, err
 	}
-	return r.authPayload(sess)
+	return r.authPayload(ctx, sess)
 }
 
 // Logout is the resolver for the logout field.
