@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,7 +61,7 @@ func (s *Store) PostAnnouncement(ctx context.Context, actor Actor, in NewAnnounc
 	if in.Body == "" || len([]rune(in.Body)) > MaxAnnouncementLength {
 		return nil, errInput("body", "must be 1 to 4000 characters")
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		if in.PicketLineID != nil {
 			if !validID(*in.PicketLineID) {
 				return errNotFound("picket line")
@@ -91,9 +92,57 @@ func (s *Store) PostAnnouncement(ctx context.Context, actor Actor, in NewAnnounc
 			}
 		}
 		a, err = scanAnnouncement(tx.QueryRow(ctx, insertAnnouncementSQL, in.PicketLineID, in.JobActionID, actor.MemberID, in.Body, in.Urgent, s.clock.Now()))
-		return err
+		if err != nil {
+			return err
+		}
+		return s.announce(ctx, tx, c, a)
 	})
 	return a, err
+}
+
+const (
+	// In id order, the order every use-case locks lines in.
+	announcementLinesSQL = `
+SELECT id FROM picket_lines WHERE id = $1 OR job_action_id = $2 ORDER BY id`
+	// Everyone taking part on the lines: members holding a spot or a place
+	// on the waitlist of a shift that has not ended, and the captains.
+	announcementAudienceSQL = `
+SELECT s.member_id
+FROM signups s JOIN shifts sh ON sh.id = s.shift_id
+WHERE sh.picket_line_id = ANY($1) AND s.status IN ` + activeStatuses + ` AND sh.ends_at > $2
+UNION
+SELECT member_id FROM captains WHERE picket_line_id = ANY($1)`
+)
+
+// announce records the announcement on its line, or on every line of its
+// job action, and for an urgent one tells everyone taking part personally.
+func (s *Store) announce(ctx context.Context, tx pgx.Tx, c *changes, a *Announcement) error {
+	rows, err := tx.Query(ctx, announcementLinesSQL, a.PicketLineID, a.JobActionID)
+	if err != nil {
+		return err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, line := range lines {
+		if err := s.lineEvents(ctx, tx, c, line, nil, &a.ID, LineAnnouncement); err != nil {
+			return err
+		}
+	}
+	if !a.Urgent {
+		return nil
+	}
+	rows, err = tx.Query(ctx, announcementAudienceSQL, lines, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	audience, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	audience = slices.DeleteFunc(audience, func(id string) bool { return id == a.AuthorID })
+	return s.memberEvents(ctx, tx, c, audience, MemberUrgentAnnouncement, nil, nil, &a.ID)
 }
 
 // AnnouncementListLimit is how many announcements a list shows, newest first.

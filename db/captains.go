@@ -22,9 +22,9 @@ WITH ins AS (
     ON CONFLICT (picket_line_id, member_id) DO NOTHING
     RETURNING picket_line_id, member_id, assigned_at
 )
-SELECT picket_line_id, member_id, assigned_at FROM ins
+SELECT picket_line_id, member_id, assigned_at, true FROM ins
 UNION ALL
-SELECT picket_line_id, member_id, assigned_at FROM captains WHERE picket_line_id = $1 AND member_id = $2`
+SELECT picket_line_id, member_id, assigned_at, false FROM captains WHERE picket_line_id = $1 AND member_id = $2`
 
 // AssignCaptain makes a member a captain of a line. Coordinators only.
 func (s *Store) AssignCaptain(ctx context.Context, actor Actor, lineID, memberID string) (a *CaptainAssignment, err error) {
@@ -38,7 +38,7 @@ func (s *Store) AssignCaptain(ctx context.Context, actor Actor, lineID, memberID
 	if !validID(memberID) {
 		return nil, errNotFound("member")
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		var lineOK, memberOK bool
 		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM picket_lines WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`, lineID, memberID).Scan(&lineOK, &memberOK)
 		if err != nil {
@@ -50,8 +50,13 @@ func (s *Store) AssignCaptain(ctx context.Context, actor Actor, lineID, memberID
 		if !memberOK {
 			return errNotFound("member")
 		}
+		var inserted bool
 		a = &CaptainAssignment{}
-		return tx.QueryRow(ctx, assignCaptainSQL, lineID, memberID).Scan(&a.PicketLineID, &a.MemberID, &a.AssignedAt)
+		err = tx.QueryRow(ctx, assignCaptainSQL, lineID, memberID).Scan(&a.PicketLineID, &a.MemberID, &a.AssignedAt, &inserted)
+		if err != nil || !inserted {
+			return err
+		}
+		return s.lineEvents(ctx, tx, c, lineID, nil, nil, LineCaptainChanged)
 	})
 	return a, err
 }
@@ -66,8 +71,14 @@ func (s *Store) RemoveCaptain(ctx context.Context, actor Actor, lineID, memberID
 	if !validID(lineID) || !validID(memberID) {
 		return false, nil
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM captains WHERE picket_line_id = $1 AND member_id = $2`, lineID, memberID)
-	return tag.RowsAffected() == 1, err
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM captains WHERE picket_line_id = $1 AND member_id = $2`, lineID, memberID)
+		if removed = tag.RowsAffected() == 1; err != nil || !removed {
+			return err
+		}
+		return s.lineEvents(ctx, tx, c, lineID, nil, nil, LineCaptainChanged)
+	})
+	return removed, err
 }
 
 const captainsOfLineSQL = `

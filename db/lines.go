@@ -23,13 +23,15 @@ type PicketLine struct {
 	Longitude      float64
 	GeofenceMeters int
 	CreatedAt      time.Time
+	// EventSeq is the number of the line's latest event.
+	EventSeq int64
 }
 
-const lineColumns = `id, job_action_id, name, address, latitude, longitude, geofence_meters, created_at`
+const lineColumns = `id, job_action_id, name, address, latitude, longitude, geofence_meters, created_at, event_seq`
 
 func scanLine(row pgx.Row) (*PicketLine, error) {
 	var l PicketLine
-	err := row.Scan(&l.ID, &l.JobActionID, &l.Name, &l.Address, &l.Latitude, &l.Longitude, &l.GeofenceMeters, &l.CreatedAt)
+	err := row.Scan(&l.ID, &l.JobActionID, &l.Name, &l.Address, &l.Latitude, &l.Longitude, &l.GeofenceMeters, &l.CreatedAt, &l.EventSeq)
 	if err != nil {
 		return nil, err
 	}

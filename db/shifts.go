@@ -76,7 +76,7 @@ func (s *Store) CreateShift(ctx context.Context, actor Actor, in NewShift) (sh *
 	if !validID(in.PicketLineID) {
 		return nil, errNotFound("picket line")
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		var ended bool
 		err := tx.QueryRow(ctx, lineJobActionEndedSQL, in.PicketLineID).Scan(&ended)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -98,7 +98,10 @@ func (s *Store) CreateShift(ctx context.Context, actor Actor, in NewShift) (sh *
 			return err
 		}
 		sh, err = scanShift(tx.QueryRow(ctx, insertShiftSQL, in.PicketLineID, in.StartsAt, in.EndsAt, in.Capacity))
-		return err
+		if err != nil {
+			return err
+		}
+		return s.lineEvents(ctx, tx, c, sh.PicketLineID, &sh.ID, nil, LineShiftCreated)
 	})
 	return sh, err
 }
@@ -120,7 +123,8 @@ const (
 	// Active sign-ups carry the shift's period for the overlap constraint.
 	moveSignupsSQL = `
 UPDATE signups SET period = tstzrange($2, $3), updated_at = $4
-WHERE shift_id = $1 AND status IN ('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')`
+WHERE shift_id = $1 AND status IN ('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')
+RETURNING member_id`
 )
 
 // UpdateShift changes a shift's times or capacity. Raising the capacity
@@ -136,7 +140,7 @@ func (s *Store) UpdateShift(ctx context.Context, actor Actor, in ShiftUpdate) (s
 	if !validID(in.ID) {
 		return nil, errNotFound("shift")
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		cur, err := lockShift(ctx, tx, in.ID)
 		if err != nil {
 			return err
@@ -173,9 +177,13 @@ func (s *Store) UpdateShift(ctx context.Context, actor Actor, in ShiftUpdate) (s
 		if capacity < cur.SignedUpCount {
 			return errInput("capacity", "more members are signed up than that; cancel sign-ups first")
 		}
+		var affected []string
 		if moved {
-			_, err := tx.Exec(ctx, moveSignupsSQL, cur.ID, start, end, now)
-			if code, c, ok := constraintError(err); ok && code == "23P01" && c == "signups_no_overlap" {
+			rows, err := tx.Query(ctx, moveSignupsSQL, cur.ID, start, end, now)
+			if err == nil {
+				affected, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			}
+			if code, constraint, ok := constraintError(err); ok && code == "23P01" && constraint == "signups_no_overlap" {
 				return errConflict("the new times overlap another shift of a member signed up for this one")
 			}
 			if err != nil {
@@ -187,9 +195,15 @@ func (s *Store) UpdateShift(ctx context.Context, actor Actor, in ShiftUpdate) (s
 			return err
 		}
 		if now.Before(sh.StartsAt) {
-			sh, err = promoteWaitlist(ctx, tx, sh, now)
+			if sh, err = s.promoteWaitlist(ctx, tx, c, sh, now); err != nil {
+				return err
+			}
 		}
-		return err
+		if err := s.memberEvents(ctx, tx, c, affected, MemberShiftChanged, &sh.ID, nil, nil); err != nil {
+			return err
+		}
+		kinds := append([]LineEventKind{LineShiftChanged}, occupancyEvents(cur, sh)...)
+		return s.lineEvents(ctx, tx, c, sh.PicketLineID, &sh.ID, nil, kinds...)
 	})
 	return sh, err
 }
@@ -200,7 +214,8 @@ UPDATE shifts SET cancelled_at = $2, signed_up_count = 0, waitlist_count = 0
 WHERE id = $1 RETURNING ` + shiftColumns
 	cancelShiftSignupsSQL = `
 UPDATE signups SET status = 'CANCELLED', waitlist_seq = NULL, cancelled_at = $2, updated_at = $2
-WHERE shift_id = $1 AND status IN ('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')`
+WHERE shift_id = $1 AND status IN ('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')
+RETURNING member_id`
 )
 
 // CancelShift cancels a shift and every active sign-up on it. Cancelling a
@@ -214,7 +229,7 @@ func (s *Store) CancelShift(ctx context.Context, actor Actor, id string) (sh *Sh
 	if !validID(id) {
 		return nil, errNotFound("shift")
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		cur, err := lockShift(ctx, tx, id)
 		if err != nil {
 			return err
@@ -230,11 +245,22 @@ func (s *Store) CancelShift(ctx context.Context, actor Actor, id string) (sh *Sh
 		if !now.Before(cur.EndsAt) {
 			return errShiftClosed("this shift has already ended")
 		}
-		if _, err := tx.Exec(ctx, cancelShiftSignupsSQL, id, now); err != nil {
+		rows, err := tx.Query(ctx, cancelShiftSignupsSQL, id, now)
+		if err != nil {
+			return err
+		}
+		affected, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
 			return err
 		}
 		sh, err = scanShift(tx.QueryRow(ctx, cancelShiftSQL, id, now))
-		return err
+		if err != nil {
+			return err
+		}
+		if err := s.memberEvents(ctx, tx, c, affected, MemberShiftCancelled, &sh.ID, nil, nil); err != nil {
+			return err
+		}
+		return s.lineEvents(ctx, tx, c, sh.PicketLineID, &sh.ID, nil, LineShiftCancelled)
 	})
 	return sh, err
 }

@@ -72,7 +72,7 @@ const (
 	// Locks the shift (see lockShiftSQL) and finds the member's active
 	// sign-up on it in the same round trip.
 	lockShiftForSignupSQL = `
-SELECT sh.capacity, sh.signed_up_count, sh.starts_at, sh.ends_at, sh.cancelled_at, ja.ended_at IS NOT NULL,
+SELECT sh.picket_line_id, sh.capacity, sh.signed_up_count, sh.starts_at, sh.ends_at, sh.cancelled_at, ja.ended_at IS NOT NULL,
     (SELECT id FROM signups WHERE shift_id = sh.id AND member_id = $2 AND status IN ` + activeStatuses + `)
 FROM shifts sh
 JOIN picket_lines l ON l.id = sh.picket_line_id
@@ -115,7 +115,7 @@ func (s *Store) SignUpForShift(ctx context.Context, actor Actor, shiftID, idempo
 	if idempotencyKey != "" {
 		key = &idempotencyKey
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		if key != nil {
 			prev, err := scanSignup(tx.QueryRow(ctx, signupByKeySQL, actor.MemberID, *key))
 			switch {
@@ -134,7 +134,7 @@ func (s *Store) SignUpForShift(ctx context.Context, actor Actor, shiftID, idempo
 			existing *string
 		)
 		err := tx.QueryRow(ctx, lockShiftForSignupSQL, shiftID, actor.MemberID).Scan(
-			&sh.Capacity, &sh.SignedUpCount, &sh.StartsAt, &sh.EndsAt, &sh.CancelledAt, &ended, &existing)
+			&sh.PicketLineID, &sh.Capacity, &sh.SignedUpCount, &sh.StartsAt, &sh.EndsAt, &sh.CancelledAt, &ended, &existing)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errNotFound("shift")
 		}
@@ -167,11 +167,15 @@ func (s *Store) SignUpForShift(ctx context.Context, actor Actor, shiftID, idempo
 		if err != nil {
 			return err
 		}
+		after := sh
 		if status == SignupWaitlisted {
 			// The shift lock orders waitlist entries, so the newest is last.
 			su.WaitlistPosition = &waitlistCount
+		} else {
+			after.SignedUpCount++
 		}
-		return nil
+		kinds := append([]LineEventKind{LineSignupChanged}, occupancyEvents(&sh, &after)...)
+		return s.lineEvents(ctx, tx, c, sh.PicketLineID, &shiftID, nil, kinds...)
 	})
 	return su, err
 }
@@ -203,7 +207,7 @@ func (s *Store) CancelSignup(ctx context.Context, actor Actor, signupID string) 
 	if !validID(signupID) {
 		return nil, errNotFound("sign-up")
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		var shiftID string
 		err := tx.QueryRow(ctx, signupShiftSQL, signupID).Scan(&shiftID)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -251,14 +255,19 @@ func (s *Store) CancelSignup(ctx context.Context, actor Actor, signupID string) 
 		if _, err := tx.Exec(ctx, cancelOneSignupSQL, signupID, now); err != nil {
 			return err
 		}
+		before := sh
 		sh, err = scanShift(tx.QueryRow(ctx, uncountSignupSQL, shiftID, cur.Status))
 		if err != nil {
 			return err
 		}
 		if cur.Status == SignupSignedUp && sh.CancelledAt == nil && now.Before(sh.StartsAt) {
-			if _, err := promoteWaitlist(ctx, tx, sh, now); err != nil {
+			if sh, err = s.promoteWaitlist(ctx, tx, c, sh, now); err != nil {
 				return err
 			}
+		}
+		kinds := append([]LineEventKind{LineSignupChanged}, occupancyEvents(before, sh)...)
+		if err := s.lineEvents(ctx, tx, c, sh.PicketLineID, &shiftID, nil, kinds...); err != nil {
+			return err
 		}
 		su, err = signupByID(ctx, tx, signupID)
 		return err
@@ -266,6 +275,8 @@ func (s *Store) CancelSignup(ctx context.Context, actor Actor, signupID string) 
 	return su, err
 }
 
+// The counters update runs although the final SELECT does not read it:
+// data-modifying statements in WITH always run exactly once.
 const promoteSQL = `
 WITH next AS (
     SELECT id FROM signups
@@ -276,22 +287,44 @@ WITH next AS (
 ), promoted AS (
     UPDATE signups s SET status = 'SIGNED_UP', waitlist_seq = NULL, updated_at = $3
     FROM next WHERE s.id = next.id
-    RETURNING s.id
+    RETURNING s.id, s.member_id
+), counted AS (
+    UPDATE shifts SET
+        signed_up_count = signed_up_count + (SELECT count(*) FROM promoted),
+        waitlist_count = waitlist_count - (SELECT count(*) FROM promoted)
+    WHERE id = $1
 )
-UPDATE shifts SET
-    signed_up_count = signed_up_count + (SELECT count(*) FROM promoted),
-    waitlist_count = waitlist_count - (SELECT count(*) FROM promoted)
-WHERE id = $1
-RETURNING ` + shiftColumns
+SELECT id, member_id FROM promoted`
 
 // promoteWaitlist fills the locked shift's free spots from the head of its
-// waitlist, first come first served.
-func promoteWaitlist(ctx context.Context, tx pgx.Tx, sh *Shift, now time.Time) (*Shift, error) {
+// waitlist, first come first served, tells each promoted member, and
+// returns the shift as it now stands.
+func (s *Store) promoteWaitlist(ctx context.Context, tx pgx.Tx, c *changes, sh *Shift, now time.Time) (*Shift, error) {
 	free := sh.Capacity - sh.SignedUpCount
 	if free <= 0 || sh.WaitlistCount == 0 {
 		return sh, nil
 	}
-	return scanShift(tx.QueryRow(ctx, promoteSQL, sh.ID, free, now))
+	rows, err := tx.Query(ctx, promoteSQL, sh.ID, free, now)
+	if err != nil {
+		return nil, err
+	}
+	type promotion struct{ signupID, memberID string }
+	promoted, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (promotion, error) {
+		var p promotion
+		return p, r.Scan(&p.signupID, &p.memberID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range promoted {
+		if err := s.memberEvents(ctx, tx, c, []string{p.memberID}, MemberWaitlistPromoted, &sh.ID, &p.signupID, nil); err != nil {
+			return nil, err
+		}
+	}
+	after := *sh
+	after.SignedUpCount += len(promoted)
+	after.WaitlistCount -= len(promoted)
+	return &after, nil
 }
 
 const myShiftsSQL = `
@@ -470,4 +503,25 @@ func (s *Store) OpenShifts(ctx context.Context, actor Actor, q OpenShiftsQuery) 
 		page.Shifts, page.HasNextPage = shifts[:first], true
 	}
 	return page, nil
+}
+
+const signupsByIDsSQL = `SELECT ` + signupColumns + ` FROM signups s WHERE s.id = ANY($1)`
+
+// SignupsByIDs loads sign-ups by id for events that carry one. Members see
+// their own sign-ups; coordinators any.
+func (s *Store) SignupsByIDs(ctx context.Context, actor Actor, ids []string) (_ map[string]*Signup, err error) {
+	defer wrap(&err, "SignupsByIDs")
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	found, err := loadByIDs(ctx, s.pool, signupsByIDsSQL, ids, scanSignup, func(su *Signup) string { return su.ID })
+	if err != nil {
+		return nil, err
+	}
+	for id, su := range found {
+		if su.MemberID != actor.MemberID && !actor.Coordinator() {
+			delete(found, id)
+		}
+	}
+	return found, nil
 }

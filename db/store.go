@@ -28,8 +28,9 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // Store runs the use-cases against PostgreSQL.
 type Store struct {
-	pool  *pgxpool.Pool
-	clock Clock
+	pool     *pgxpool.Pool
+	clock    Clock
+	notifier Notifier
 	// pepper keys the hashes of login codes, so a copy of the database alone
 	// is not enough to brute-force the six-digit codes.
 	pepper []byte
@@ -41,7 +42,7 @@ func NewStore(pool *pgxpool.Pool, clock Clock, pepper []byte) *Store {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	return &Store{pool: pool, clock: clock, pepper: pepper}
+	return &Store{pool: pool, clock: clock, pepper: pepper, notifier: noNotifier{}}
 }
 
 // Pool returns the connection pool, for health checks.
@@ -68,6 +69,20 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		case <-time.After(backoff + rand.N(backoff)):
 		}
 	}
+}
+
+// write is inTx for use-cases that record events: fn notes what it touched
+// in c, and the notifier hears of it only after the commit.
+func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx, c *changes) error) error {
+	var c changes
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		c.reset()
+		return fn(tx, &c)
+	})
+	if err == nil {
+		s.publish(&c)
+	}
+	return err
 }
 
 func retryable(err error) bool {

@@ -44,6 +44,14 @@ func ErrorPresenter(internal func(ctx context.Context, err error)) graphql.Error
 		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
 			return gqlErr
 		}
+		if errors.Is(err, context.Canceled) {
+			// The client went away (a subscription completed, a request was
+			// abandoned): nothing failed on our side.
+			gerr := graphql.DefaultErrorPresenter(ctx, err)
+			gerr.Message = "the request was cancelled"
+			gerr.Extensions = map[string]any{"code": "CANCELLED"}
+			return gerr
+		}
 		internal(ctx, err)
 		id := requestid.From(ctx)
 		gerr := graphql.DefaultErrorPresenter(ctx, err)

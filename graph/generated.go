@@ -35,10 +35,13 @@ type ResolverRoot interface {
 	JobAction() JobActionResolver
 	Member() MemberResolver
 	Mutation() MutationResolver
+	MyEvent() MyEventResolver
 	PicketLine() PicketLineResolver
+	PicketLineEvent() PicketLineEventResolver
 	Query() QueryResolver
 	Shift() ShiftResolver
 	Signup() SignupResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -79,11 +82,12 @@ type ComplexityRoot struct {
 	}
 
 	Member struct {
-		Email func(childComplexity int) int
-		ID    func(childComplexity int) int
-		Name  func(childComplexity int) int
-		Phone func(childComplexity int) int
-		Role  func(childComplexity int) int
+		Email       func(childComplexity int) int
+		EventCursor func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Phone       func(childComplexity int) int
+		Role        func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -107,6 +111,15 @@ type ComplexityRoot struct {
 		VerifyLoginCode  func(childComplexity int, email string, code string) int
 	}
 
+	MyEvent struct {
+		Announcement func(childComplexity int) int
+		Cursor       func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		OccurredAt   func(childComplexity int) int
+		Shift        func(childComplexity int) int
+		Signup       func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
@@ -116,6 +129,7 @@ type ComplexityRoot struct {
 		Address        func(childComplexity int) int
 		Announcements  func(childComplexity int) int
 		Captains       func(childComplexity int) int
+		EventCursor    func(childComplexity int) int
 		GeofenceMeters func(childComplexity int) int
 		ID             func(childComplexity int) int
 		JobAction      func(childComplexity int) int
@@ -123,6 +137,15 @@ type ComplexityRoot struct {
 		Longitude      func(childComplexity int) int
 		Name           func(childComplexity int) int
 		Shifts         func(childComplexity int, from *time.Time, to *time.Time) int
+	}
+
+	PicketLineEvent struct {
+		Announcement func(childComplexity int) int
+		Cursor       func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		OccurredAt   func(childComplexity int) int
+		Seq          func(childComplexity int) int
+		Shift        func(childComplexity int) int
 	}
 
 	Query struct {
@@ -167,6 +190,11 @@ type ComplexityRoot struct {
 		Status           func(childComplexity int) int
 		WaitlistPosition func(childComplexity int) int
 	}
+
+	Subscription struct {
+		MyEvents         func(childComplexity int, after *string) int
+		PicketLineEvents func(childComplexity int, picketLineID string, after *string) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -189,6 +217,8 @@ type JobActionResolver interface {
 type MemberResolver interface {
 	Email(ctx context.Context, obj *db.Member) (*string, error)
 	Phone(ctx context.Context, obj *db.Member) (*string, error)
+
+	EventCursor(ctx context.Context, obj *db.Member) (*string, error)
 }
 type MutationResolver interface {
 	RequestLoginCode(ctx context.Context, email string) (bool, error)
@@ -210,6 +240,13 @@ type MutationResolver interface {
 	CancelSignup(ctx context.Context, signupID string) (*db.Signup, error)
 	PostAnnouncement(ctx context.Context, input model.PostAnnouncementInput) (*db.Announcement, error)
 }
+type MyEventResolver interface {
+	Cursor(ctx context.Context, obj *db.MemberEvent) (string, error)
+
+	Shift(ctx context.Context, obj *db.MemberEvent) (*db.Shift, error)
+	Signup(ctx context.Context, obj *db.MemberEvent) (*db.Signup, error)
+	Announcement(ctx context.Context, obj *db.MemberEvent) (*db.Announcement, error)
+}
 type PicketLineResolver interface {
 	Address(ctx context.Context, obj *db.PicketLine) (*string, error)
 
@@ -217,6 +254,14 @@ type PicketLineResolver interface {
 	Captains(ctx context.Context, obj *db.PicketLine) ([]*db.Member, error)
 	Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time) ([]*db.Shift, error)
 	Announcements(ctx context.Context, obj *db.PicketLine) ([]*db.Announcement, error)
+	EventCursor(ctx context.Context, obj *db.PicketLine) (string, error)
+}
+type PicketLineEventResolver interface {
+	Cursor(ctx context.Context, obj *db.LineEvent) (string, error)
+	Seq(ctx context.Context, obj *db.LineEvent) (int, error)
+
+	Shift(ctx context.Context, obj *db.LineEvent) (*db.Shift, error)
+	Announcement(ctx context.Context, obj *db.LineEvent) (*db.Announcement, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*db.Member, error)
@@ -236,6 +281,10 @@ type ShiftResolver interface {
 type SignupResolver interface {
 	Shift(ctx context.Context, obj *db.Signup) (*db.Shift, error)
 	Member(ctx context.Context, obj *db.Signup) (*db.Member, error)
+}
+type SubscriptionResolver interface {
+	PicketLineEvents(ctx context.Context, picketLineID string, after *string) (<-chan *db.LineEvent, error)
+	MyEvents(ctx context.Context, after *string) (<-chan *db.MemberEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -392,6 +441,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Member.Email(childComplexity), true
+	case "Member.eventCursor":
+		if e.ComplexityRoot.Member.EventCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Member.EventCursor(childComplexity), true
 	case "Member.id":
 		if e.ComplexityRoot.Member.ID == nil {
 			break
@@ -611,6 +666,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.VerifyLoginCode(childComplexity, args["email"].(string), args["code"].(string)), true
 
+	case "MyEvent.announcement":
+		if e.ComplexityRoot.MyEvent.Announcement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MyEvent.Announcement(childComplexity), true
+	case "MyEvent.cursor":
+		if e.ComplexityRoot.MyEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MyEvent.Cursor(childComplexity), true
+	case "MyEvent.kind":
+		if e.ComplexityRoot.MyEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MyEvent.Kind(childComplexity), true
+	case "MyEvent.occurredAt":
+		if e.ComplexityRoot.MyEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MyEvent.OccurredAt(childComplexity), true
+	case "MyEvent.shift":
+		if e.ComplexityRoot.MyEvent.Shift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MyEvent.Shift(childComplexity), true
+	case "MyEvent.signup":
+		if e.ComplexityRoot.MyEvent.Signup == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MyEvent.Signup(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -642,6 +734,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PicketLine.Captains(childComplexity), true
+	case "PicketLine.eventCursor":
+		if e.ComplexityRoot.PicketLine.EventCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLine.EventCursor(childComplexity), true
 	case "PicketLine.geofenceMeters":
 		if e.ComplexityRoot.PicketLine.GeofenceMeters == nil {
 			break
@@ -689,6 +787,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PicketLine.Shifts(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time)), true
+
+	case "PicketLineEvent.announcement":
+		if e.ComplexityRoot.PicketLineEvent.Announcement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineEvent.Announcement(childComplexity), true
+	case "PicketLineEvent.cursor":
+		if e.ComplexityRoot.PicketLineEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineEvent.Cursor(childComplexity), true
+	case "PicketLineEvent.kind":
+		if e.ComplexityRoot.PicketLineEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineEvent.Kind(childComplexity), true
+	case "PicketLineEvent.occurredAt":
+		if e.ComplexityRoot.PicketLineEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineEvent.OccurredAt(childComplexity), true
+	case "PicketLineEvent.seq":
+		if e.ComplexityRoot.PicketLineEvent.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineEvent.Seq(childComplexity), true
+	case "PicketLineEvent.shift":
+		if e.ComplexityRoot.PicketLineEvent.Shift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineEvent.Shift(childComplexity), true
 
 	case "Query.jobAction":
 		if e.ComplexityRoot.Query.JobAction == nil {
@@ -883,6 +1018,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Signup.WaitlistPosition(childComplexity), true
 
+	case "Subscription.myEvents":
+		if e.ComplexityRoot.Subscription.MyEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_myEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MyEvents(childComplexity, args["after"].(*string)), true
+	case "Subscription.picketLineEvents":
+		if e.ComplexityRoot.Subscription.PicketLineEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_picketLineEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PicketLineEvents(childComplexity, args["picketLineId"].(string), args["after"].(*string)), true
+
 	}
 	return 0, false
 }
@@ -944,6 +1102,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -1089,6 +1264,8 @@ type Member {
   "Visible to the member, to coordinators, and to captains of a line the member is signed up on."
   phone: String
   role: Role!
+  "The cursor of the member's latest personal event, for ` + "`" + `myEvents(after:)` + "`" + `; only for the member."
+  eventCursor: String
 }
 
 "What a member may do beyond signing up for shifts."
@@ -1149,6 +1326,12 @@ type PicketLine {
   shifts(from: Time, to: Time): [Shift!]!
   "Announcements to this line, newest first; empty for members who can't see the address."
   announcements: [Announcement!]!
+  """
+  The cursor of the line's latest event. Load the line, then subscribe to
+  ` + "`" + `picketLineEvents(after: eventCursor)` + "`" + `: every change after the load
+  arrives, and none is missed in between.
+  """
+  eventCursor: String!
 }
 
 "A stretch of time on a line that needs ` + "`" + `capacity` + "`" + ` members."
@@ -1298,6 +1481,82 @@ input PostAnnouncementInput {
   body: String!
   urgent: Boolean
 }
+
+"""
+Live updates over a websocket on ` + "`" + `/graphql` + "`" + `, speaking the graphql-transport-ws
+protocol (subprotocol ` + "`" + `graphql-transport-ws` + "`" + `). Send the access token in
+` + "`" + `connection_init` + "`" + `: ` + "`" + `{"authorization": "Bearer <token>"}` + "`" + `.
+"""
+type Subscription {
+  """
+  Every change to a line, in order. Give ` + "`" + `after` + "`" + ` (the ` + "`" + `cursor` + "`" + ` of the last
+  event seen) to resume: the events missed since are replayed first, then
+  live ones follow, none twice. Without ` + "`" + `after` + "`" + `, only new events come. Open to
+  the line's captains, members with a sign-up on it, and coordinators.
+  """
+  picketLineEvents(picketLineId: ID!, after: String): PicketLineEvent!
+  """
+  What concerns the caller personally, as it happens. Give ` + "`" + `after` + "`" + ` (a
+  ` + "`" + `cursor` + "`" + ` of this stream, or ` + "`" + `me.eventCursor` + "`" + `) to resume without a gap.
+  """
+  myEvents(after: String): MyEvent!
+}
+
+"One change to a picket line. ` + "`" + `shift` + "`" + ` and ` + "`" + `announcement` + "`" + ` show the current state."
+type PicketLineEvent {
+  "Pass as ` + "`" + `after` + "`" + ` to resume after this event."
+  cursor: String!
+  "The line's event number; consecutive within a line."
+  seq: Int!
+  kind: PicketLineEventKind!
+  occurredAt: Time!
+  shift: Shift
+  announcement: Announcement
+}
+
+enum PicketLineEventKind {
+  "A sign-up on ` + "`" + `shift` + "`" + ` was made, cancelled or promoted."
+  SIGNUP_CHANGED
+  "` + "`" + `shift` + "`" + ` has no spots left."
+  SHIFT_FILLED
+  "A full ` + "`" + `shift` + "`" + ` has a spot again."
+  SPOT_OPENED
+  SHIFT_CREATED
+  "` + "`" + `shift` + "`" + ` moved or its capacity changed."
+  SHIFT_CHANGED
+  SHIFT_CANCELLED
+  "An announcement to the line or its job action."
+  ANNOUNCEMENT
+  "A captain was assigned to or removed from the line."
+  CAPTAIN_CHANGED
+  """
+  The cursor given is older than the events kept: refetch the line, then
+  follow this event's cursor.
+  """
+  RESYNC_REQUIRED
+}
+
+"Something that concerns the caller personally."
+type MyEvent {
+  "Pass as ` + "`" + `after` + "`" + ` to resume after this event."
+  cursor: String!
+  kind: MyEventKind!
+  occurredAt: Time!
+  shift: Shift
+  signup: Signup
+  announcement: Announcement
+}
+
+enum MyEventKind {
+  "` + "`" + `signup` + "`" + ` came off the waitlist and holds a spot now."
+  WAITLIST_PROMOTED
+  "A shift the caller holds (` + "`" + `shift` + "`" + `) moved."
+  SHIFT_CHANGED
+  "A shift the caller held (` + "`" + `shift` + "`" + `) was cancelled."
+  SHIFT_CANCELLED
+  "An urgent ` + "`" + `announcement` + "`" + ` on a line or job action the caller takes part in."
+  URGENT_ANNOUNCEMENT
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1384,8 +1643,28 @@ func (ec *executionContext) childFields_Member(ctx context.Context, field graphq
 		return ec.fieldContext_Member_phone(ctx, field)
 	case "role":
 		return ec.fieldContext_Member_role(ctx, field)
+	case "eventCursor":
+		return ec.fieldContext_Member_eventCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Member", field.Name)
+}
+
+func (ec *executionContext) childFields_MyEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_MyEvent_cursor(ctx, field)
+	case "kind":
+		return ec.fieldContext_MyEvent_kind(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_MyEvent_occurredAt(ctx, field)
+	case "shift":
+		return ec.fieldContext_MyEvent_shift(ctx, field)
+	case "signup":
+		return ec.fieldContext_MyEvent_signup(ctx, field)
+	case "announcement":
+		return ec.fieldContext_MyEvent_announcement(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MyEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1420,8 +1699,28 @@ func (ec *executionContext) childFields_PicketLine(ctx context.Context, field gr
 		return ec.fieldContext_PicketLine_shifts(ctx, field)
 	case "announcements":
 		return ec.fieldContext_PicketLine_announcements(ctx, field)
+	case "eventCursor":
+		return ec.fieldContext_PicketLine_eventCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PicketLine", field.Name)
+}
+
+func (ec *executionContext) childFields_PicketLineEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PicketLineEvent_cursor(ctx, field)
+	case "seq":
+		return ec.fieldContext_PicketLineEvent_seq(ctx, field)
+	case "kind":
+		return ec.fieldContext_PicketLineEvent_kind(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_PicketLineEvent_occurredAt(ctx, field)
+	case "shift":
+		return ec.fieldContext_PicketLineEvent_shift(ctx, field)
+	case "announcement":
+		return ec.fieldContext_PicketLineEvent_announcement(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PicketLineEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_Shift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1997,6 +2296,42 @@ func (ec *executionContext) field_Query_shift_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_myEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_picketLineEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "picketLineId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["picketLineId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -2724,6 +3059,29 @@ func (ec *executionContext) _Member_role(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_Member_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Member", field, false, false, "Role")
+}
+
+func (ec *executionContext) _Member_eventCursor(ctx context.Context, field graphql.CollectedField, obj *db.Member) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Member_eventCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Member().EventCursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Member_eventCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Member", field, true, true, "String")
 }
 
 func (ec *executionContext) _Mutation_requestLoginCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -3497,6 +3855,171 @@ func (ec *executionContext) fieldContext_Mutation_postAnnouncement(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _MyEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *db.MemberEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MyEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MyEvent().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MyEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MyEvent", field, true, true, "String")
+}
+
+func (ec *executionContext) _MyEvent_kind(ctx context.Context, field graphql.CollectedField, obj *db.MemberEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MyEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.MemberEventKind) graphql.Marshaler {
+			return ec.marshalNMyEventKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐMemberEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MyEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MyEvent", field, false, false, "MyEventKind")
+}
+
+func (ec *executionContext) _MyEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *db.MemberEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MyEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MyEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MyEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MyEvent_shift(ctx context.Context, field graphql.CollectedField, obj *db.MemberEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MyEvent_shift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MyEvent().Shift(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Shift) graphql.Marshaler {
+			return ec.marshalOShift2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShift(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MyEvent_shift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MyEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Shift(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MyEvent_signup(ctx context.Context, field graphql.CollectedField, obj *db.MemberEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MyEvent_signup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MyEvent().Signup(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Signup) graphql.Marshaler {
+			return ec.marshalOSignup2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignup(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MyEvent_signup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MyEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Signup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MyEvent_announcement(ctx context.Context, field graphql.CollectedField, obj *db.MemberEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MyEvent_announcement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MyEvent().Announcement(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Announcement) graphql.Marshaler {
+			return ec.marshalOAnnouncement2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐAnnouncement(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MyEvent_announcement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MyEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Announcement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3811,6 +4334,185 @@ func (ec *executionContext) _PicketLine_announcements(ctx context.Context, field
 func (ec *executionContext) fieldContext_PicketLine_announcements(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "PicketLine",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Announcement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PicketLine_eventCursor(ctx context.Context, field graphql.CollectedField, obj *db.PicketLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLine_eventCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PicketLine().EventCursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLine_eventCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PicketLine", field, true, true, "String")
+}
+
+func (ec *executionContext) _PicketLineEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *db.LineEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PicketLineEvent().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PicketLineEvent", field, true, true, "String")
+}
+
+func (ec *executionContext) _PicketLineEvent_seq(ctx context.Context, field graphql.CollectedField, obj *db.LineEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineEvent_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PicketLineEvent().Seq(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineEvent_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PicketLineEvent", field, true, true, "Int")
+}
+
+func (ec *executionContext) _PicketLineEvent_kind(ctx context.Context, field graphql.CollectedField, obj *db.LineEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.LineEventKind) graphql.Marshaler {
+			return ec.marshalNPicketLineEventKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐLineEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PicketLineEvent", field, false, false, "PicketLineEventKind")
+}
+
+func (ec *executionContext) _PicketLineEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *db.LineEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PicketLineEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PicketLineEvent_shift(ctx context.Context, field graphql.CollectedField, obj *db.LineEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineEvent_shift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PicketLineEvent().Shift(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Shift) graphql.Marshaler {
+			return ec.marshalOShift2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShift(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineEvent_shift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PicketLineEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Shift(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PicketLineEvent_announcement(ctx context.Context, field graphql.CollectedField, obj *db.LineEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineEvent_announcement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PicketLineEvent().Announcement(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Announcement) graphql.Marshaler {
+			return ec.marshalOAnnouncement2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐAnnouncement(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineEvent_announcement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PicketLineEvent",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
@@ -4722,6 +5424,94 @@ func (ec *executionContext) _Signup_createdAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Signup_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Signup", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Subscription_picketLineEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_picketLineEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PicketLineEvents(ctx, fc.Args["picketLineId"].(string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.LineEvent) graphql.Marshaler {
+			return ec.marshalNPicketLineEvent2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐLineEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_picketLineEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PicketLineEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_picketLineEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_myEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_myEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().MyEvents(ctx, fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.MemberEvent) graphql.Marshaler {
+			return ec.marshalNMyEvent2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐMemberEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_myEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MyEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_myEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -6612,6 +7402,12 @@ func (ec *executionContext) _Member(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "eventCursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Member_eventCursor(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6791,6 +7587,68 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 	return out
 }
 
+var myEventImplementors = []string{"MyEvent"}
+
+func (ec *executionContext) _MyEvent(ctx context.Context, sel ast.SelectionSet, obj *db.MemberEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, myEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MyEvent")
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MyEvent_cursor(ctx, field, obj)
+				})
+		case "kind":
+			out.Values[i] = ec._MyEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "occurredAt":
+			out.Values[i] = ec._MyEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shift":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MyEvent_shift(ctx, field, obj)
+				})
+		case "signup":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MyEvent_signup(ctx, field, obj)
+				})
+		case "announcement":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MyEvent_announcement(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
@@ -6894,6 +7752,74 @@ func (ec *executionContext) _PicketLine(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._PicketLine_announcements(ctx, field, obj)
+				})
+		case "eventCursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PicketLine_eventCursor(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var picketLineEventImplementors = []string{"PicketLineEvent"}
+
+func (ec *executionContext) _PicketLineEvent(ctx context.Context, sel ast.SelectionSet, obj *db.LineEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, picketLineEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PicketLineEvent")
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PicketLineEvent_cursor(ctx, field, obj)
+				})
+		case "seq":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PicketLineEvent_seq(ctx, field, obj)
+				})
+		case "kind":
+			out.Values[i] = ec._PicketLineEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "occurredAt":
+			out.Values[i] = ec._PicketLineEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shift":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PicketLineEvent_shift(ctx, field, obj)
+				})
+		case "announcement":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PicketLineEvent_announcement(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7224,6 +8150,28 @@ func (ec *executionContext) _Signup(ctx context.Context, sel ast.SelectionSet, o
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "picketLineEvents":
+		return ec._Subscription_picketLineEvents(ctx, fields[0])
+	case "myEvents":
+		return ec._Subscription_myEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -7777,6 +8725,29 @@ func (ec *executionContext) marshalNMember2ᚖgithubᚗcomᚋpicketlineᚋpicket
 	return ec._Member(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNMyEvent2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐMemberEvent(ctx context.Context, sel ast.SelectionSet, v *db.MemberEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MyEvent!")
+		return graphql.Null
+	}
+	return ec._MyEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMyEventKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐMemberEventKind(ctx context.Context, v any) (db.MemberEventKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.MemberEventKind(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMyEventKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐMemberEventKind(ctx context.Context, sel ast.SelectionSet, v db.MemberEventKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "MyEventKind!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
@@ -7807,6 +8778,29 @@ func (ec *executionContext) marshalNPicketLine2ᚖgithubᚗcomᚋpicketlineᚋpi
 		return graphql.Null
 	}
 	return ec._PicketLine(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPicketLineEvent2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐLineEvent(ctx context.Context, sel ast.SelectionSet, v *db.LineEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PicketLineEvent!")
+		return graphql.Null
+	}
+	return ec._PicketLineEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPicketLineEventKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐLineEventKind(ctx context.Context, v any) (db.LineEventKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.LineEventKind(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPicketLineEventKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐLineEventKind(ctx context.Context, sel ast.SelectionSet, v db.LineEventKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PicketLineEventKind!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNPostAnnouncementInput2githubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPostAnnouncementInput(ctx context.Context, v any) (model.PostAnnouncementInput, error) {
@@ -8112,6 +9106,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 		graphql.AddInvalidNullFromMarshaler(ctx, "__TypeKind!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalOAnnouncement2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐAnnouncement(ctx context.Context, sel ast.SelectionSet, v *db.Announcement) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Announcement(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {

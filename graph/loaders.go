@@ -31,11 +31,13 @@ type Loaders struct {
 	PicketLines    *dataloader.Loader[string, *db.PicketLine]
 	Shifts         *dataloader.Loader[string, *db.Shift]
 	MySignups      *dataloader.Loader[string, *db.Signup]
+	Signups        *dataloader.Loader[string, *db.Signup]
+	Announcements  *dataloader.Loader[string, *db.Announcement]
 	AddressVisible *dataloader.Loader[string, bool]
 	ContactVisible *dataloader.Loader[string, db.ContactVisibility]
 }
 
-func newLoader[V any](fetch func(ctx context.Context, ids []string) (map[string]V, error)) *dataloader.Loader[string, V] {
+func newLoader[V any](cache bool, fetch func(ctx context.Context, ids []string) (map[string]V, error)) *dataloader.Loader[string, V] {
 	batch := func(ctx context.Context, keys []string) []*dataloader.Result[V] {
 		found, err := fetch(ctx, keys)
 		out := make([]*dataloader.Result[V], len(keys))
@@ -48,32 +50,44 @@ func newLoader[V any](fetch func(ctx context.Context, ids []string) (map[string]
 		}
 		return out
 	}
-	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[string, V](loaderWait), dataloader.WithBatchCapacity[string, V](500))
+	opts := []dataloader.Option[string, V]{dataloader.WithWait[string, V](loaderWait), dataloader.WithBatchCapacity[string, V](500)}
+	if !cache {
+		opts = append(opts, dataloader.WithCache[string, V](&dataloader.NoCache[string, V]{}))
+	}
+	return dataloader.NewBatchedLoader(batch, opts...)
 }
 
-// NewLoaders makes the loaders for one actor's request.
-func NewLoaders(store *db.Store, a db.Actor) *Loaders {
+// NewLoaders makes the loaders for one actor's request. A websocket
+// connection lives for hours and resolves every event afresh, so its
+// loaders batch but do not cache.
+func NewLoaders(store *db.Store, a db.Actor, cache bool) *Loaders {
 	return &Loaders{
 		actor: a,
-		Members: newLoader(func(ctx context.Context, ids []string) (map[string]*db.Member, error) {
+		Members: newLoader(cache, func(ctx context.Context, ids []string) (map[string]*db.Member, error) {
 			return store.MembersByIDs(ctx, a, ids)
 		}),
-		JobActions: newLoader(func(ctx context.Context, ids []string) (map[string]*db.JobAction, error) {
+		JobActions: newLoader(cache, func(ctx context.Context, ids []string) (map[string]*db.JobAction, error) {
 			return store.JobActionsByIDs(ctx, a, ids)
 		}),
-		PicketLines: newLoader(func(ctx context.Context, ids []string) (map[string]*db.PicketLine, error) {
+		PicketLines: newLoader(cache, func(ctx context.Context, ids []string) (map[string]*db.PicketLine, error) {
 			return store.PicketLinesByIDs(ctx, a, ids)
 		}),
-		Shifts: newLoader(func(ctx context.Context, ids []string) (map[string]*db.Shift, error) {
+		Shifts: newLoader(cache, func(ctx context.Context, ids []string) (map[string]*db.Shift, error) {
 			return store.ShiftsByIDs(ctx, a, ids)
 		}),
-		MySignups: newLoader(func(ctx context.Context, ids []string) (map[string]*db.Signup, error) {
+		MySignups: newLoader(cache, func(ctx context.Context, ids []string) (map[string]*db.Signup, error) {
 			return store.MySignups(ctx, a, ids)
 		}),
-		AddressVisible: newLoader(func(ctx context.Context, ids []string) (map[string]bool, error) {
+		Signups: newLoader(cache, func(ctx context.Context, ids []string) (map[string]*db.Signup, error) {
+			return store.SignupsByIDs(ctx, a, ids)
+		}),
+		Announcements: newLoader(cache, func(ctx context.Context, ids []string) (map[string]*db.Announcement, error) {
+			return store.AnnouncementsByIDs(ctx, a, ids)
+		}),
+		AddressVisible: newLoader(cache, func(ctx context.Context, ids []string) (map[string]bool, error) {
 			return store.AddressVisibility(ctx, a, ids)
 		}),
-		ContactVisible: newLoader(func(ctx context.Context, ids []string) (map[string]db.ContactVisibility, error) {
+		ContactVisible: newLoader(cache, func(ctx context.Context, ids []string) (map[string]db.ContactVisibility, error) {
 			return store.ContactVisibilities(ctx, a, ids)
 		}),
 	}
@@ -85,7 +99,7 @@ type loadersKey struct{}
 // authentication, since loaders answer for the request's actor.
 func LoaderMiddleware(store *db.Store, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), loadersKey{}, NewLoaders(store, auth.ActorFrom(r.Context())))
+		ctx := context.WithValue(r.Context(), loadersKey{}, NewLoaders(store, auth.ActorFrom(r.Context()), true))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -122,4 +136,12 @@ func contactVisibility(ctx context.Context, memberID string) (db.ContactVisibili
 		return db.ContactVisibility{Email: true, Phone: true}, nil
 	}
 	return load(ctx, l.ContactVisible, memberID)
+}
+
+// loadOptional loads the item an optional id names, or nil.
+func loadOptional[V any](ctx context.Context, l *dataloader.Loader[string, *V], id *string) (*V, error) {
+	if id == nil {
+		return nil, nil
+	}
+	return load(ctx, l, *id)
 }

@@ -20,11 +20,27 @@ type LoginCodeSender interface {
 	SendLoginCode(ctx context.Context, email, code string) error
 }
 
+// EventStreams delivers events live. Each stream starts after the given
+// sequence number, replaying what is stored before following live, and
+// ends when ctx ends or the subscriber falls too far behind.
+type EventStreams interface {
+	LineEvents(ctx context.Context, lineID string, after int64) <-chan *db.LineEvent
+	MemberEvents(ctx context.Context, memberID string, after int64) <-chan *db.MemberEvent
+}
+
 // Resolver holds what the resolvers depend on.
 type Resolver struct {
 	Store  *db.Store
 	Tokens TokenIssuer
 	Sender LoginCodeSender
+	Events EventStreams
+	// Sessions hears of sessions that ended, to close their websockets.
+	Sessions SessionObserver
+}
+
+// SessionObserver hears of sessions that ended.
+type SessionObserver interface {
+	SessionEnded(sessionID string)
 }
 
 func actor(ctx context.Context) db.Actor { return auth.ActorFrom(ctx) }

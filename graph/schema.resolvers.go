@@ -62,6 +62,19 @@ func (r *memberResolver) Phone(ctx context.Context, obj *db.Member) (*string, er
 	return obj.Phone, nil
 }
 
+// EventCursor is the resolver for the eventCursor field.
+func (r *memberResolver) EventCursor(ctx context.Context, obj *db.Member) (*string, error) {
+	if obj.ID != actor(ctx).MemberID {
+		return nil, nil
+	}
+	seq, err := r.Store.MemberEventSeq(ctx, actor(ctx))
+	if err != nil {
+		return nil, err
+	}
+	c := db.MemberCursor(seq)
+	return &c, nil
+}
+
 // RequestLoginCode is the resolver for the requestLoginCode field.
 func (r *mutationResolver) RequestLoginCode(ctx context.Context, email string) (bool, error) {
 	lc, err := r.Store.RequestLoginCode(ctx, email, auth.ClientAddr(ctx))
@@ -99,6 +112,7 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 	if err := r.Store.Logout(ctx, actor(ctx)); err != nil {
 		return false, err
 	}
+	r.Sessions.SessionEnded(actor(ctx).SessionID)
 	return true, nil
 }
 
@@ -181,6 +195,26 @@ func (r *mutationResolver) PostAnnouncement(ctx context.Context, input model.Pos
 	})
 }
 
+// Cursor is the resolver for the cursor field.
+func (r *myEventResolver) Cursor(ctx context.Context, obj *db.MemberEvent) (string, error) {
+	return db.MemberCursor(obj.Seq), nil
+}
+
+// Shift is the resolver for the shift field.
+func (r *myEventResolver) Shift(ctx context.Context, obj *db.MemberEvent) (*db.Shift, error) {
+	return loadOptional(ctx, loaders(ctx).Shifts, obj.ShiftID)
+}
+
+// Signup is the resolver for the signup field.
+func (r *myEventResolver) Signup(ctx context.Context, obj *db.MemberEvent) (*db.Signup, error) {
+	return loadOptional(ctx, loaders(ctx).Signups, obj.SignupID)
+}
+
+// Announcement is the resolver for the announcement field.
+func (r *myEventResolver) Announcement(ctx context.Context, obj *db.MemberEvent) (*db.Announcement, error) {
+	return loadOptional(ctx, loaders(ctx).Announcements, obj.AnnouncementID)
+}
+
 // Address is the resolver for the address field.
 func (r *picketLineResolver) Address(ctx context.Context, obj *db.PicketLine) (*string, error) {
 	visible, err := load(ctx, loaders(ctx).AddressVisible, obj.ID)
@@ -208,6 +242,31 @@ func (r *picketLineResolver) Shifts(ctx context.Context, obj *db.PicketLine, fro
 // Announcements is the resolver for the announcements field.
 func (r *picketLineResolver) Announcements(ctx context.Context, obj *db.PicketLine) ([]*db.Announcement, error) {
 	return r.Store.LineAnnouncements(ctx, actor(ctx), obj.ID)
+}
+
+// EventCursor is the resolver for the eventCursor field.
+func (r *picketLineResolver) EventCursor(ctx context.Context, obj *db.PicketLine) (string, error) {
+	return db.LineCursor(obj.EventSeq), nil
+}
+
+// Cursor is the resolver for the cursor field.
+func (r *picketLineEventResolver) Cursor(ctx context.Context, obj *db.LineEvent) (string, error) {
+	return db.LineCursor(obj.Seq), nil
+}
+
+// Seq is the resolver for the seq field.
+func (r *picketLineEventResolver) Seq(ctx context.Context, obj *db.LineEvent) (int, error) {
+	return int(obj.Seq), nil
+}
+
+// Shift is the resolver for the shift field.
+func (r *picketLineEventResolver) Shift(ctx context.Context, obj *db.LineEvent) (*db.Shift, error) {
+	return loadOptional(ctx, loaders(ctx).Shifts, obj.ShiftID)
+}
+
+// Announcement is the resolver for the announcement field.
+func (r *picketLineEventResolver) Announcement(ctx context.Context, obj *db.LineEvent) (*db.Announcement, error) {
+	return loadOptional(ctx, loaders(ctx).Announcements, obj.AnnouncementID)
 }
 
 // Me is the resolver for the me field.
@@ -281,6 +340,35 @@ func (r *signupResolver) Member(ctx context.Context, obj *db.Signup) (*db.Member
 	return load(ctx, loaders(ctx).Members, obj.MemberID)
 }
 
+// PicketLineEvents is the resolver for the picketLineEvents field.
+func (r *subscriptionResolver) PicketLineEvents(ctx context.Context, picketLineID string, after *string) (<-chan *db.LineEvent, error) {
+	latest, err := r.Store.WatchLine(ctx, actor(ctx), picketLineID)
+	if err != nil {
+		return nil, err
+	}
+	from := latest
+	if after != nil {
+		if from, err = db.ParseLineCursor(*after); err != nil {
+			return nil, err
+		}
+	}
+	return r.Events.LineEvents(ctx, picketLineID, from), nil
+}
+
+// MyEvents is the resolver for the myEvents field.
+func (r *subscriptionResolver) MyEvents(ctx context.Context, after *string) (<-chan *db.MemberEvent, error) {
+	from, err := r.Store.MemberEventSeq(ctx, actor(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if after != nil {
+		if from, err = db.ParseMemberCursor(*after); err != nil {
+			return nil, err
+		}
+	}
+	return r.Events.MemberEvents(ctx, actor(ctx).MemberID, from), nil
+}
+
 // Announcement returns AnnouncementResolver implementation.
 func (r *Resolver) Announcement() AnnouncementResolver { return &announcementResolver{r} }
 
@@ -298,8 +386,14 @@ func (r *Resolver) Member() MemberResolver { return &memberResolver{r} }
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
+// MyEvent returns MyEventResolver implementation.
+func (r *Resolver) MyEvent() MyEventResolver { return &myEventResolver{r} }
+
 // PicketLine returns PicketLineResolver implementation.
 func (r *Resolver) PicketLine() PicketLineResolver { return &picketLineResolver{r} }
+
+// PicketLineEvent returns PicketLineEventResolver implementation.
+func (r *Resolver) PicketLineEvent() PicketLineEventResolver { return &picketLineEventResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
@@ -310,14 +404,20 @@ func (r *Resolver) Shift() ShiftResolver { return &shiftResolver{r} }
 // Signup returns SignupResolver implementation.
 func (r *Resolver) Signup() SignupResolver { return &signupResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
 	announcementResolver      struct{ *Resolver }
 	captainAssignmentResolver struct{ *Resolver }
 	jobActionResolver         struct{ *Resolver }
 	memberResolver            struct{ *Resolver }
 	mutationResolver          struct{ *Resolver }
+	myEventResolver           struct{ *Resolver }
 	picketLineResolver        struct{ *Resolver }
+	picketLineEventResolver   struct{ *Resolver }
 	queryResolver             struct{ *Resolver }
 	shiftResolver             struct{ *Resolver }
 	signupResolver            struct{ *Resolver }
+	subscriptionResolver      struct{ *Resolver }
 )

@@ -29,6 +29,11 @@ type config struct {
 	DataDir        string
 	LogLevel       slog.Level
 	DrainTimeout   time.Duration
+	// EventRetention is how long line and member events are kept for
+	// clients resuming by cursor.
+	EventRetention time.Duration
+	// WSMaxSubscriptions caps the subscriptions of one websocket.
+	WSMaxSubscriptions int
 	// LoginCodeSender names how login codes reach members. "log" writes
 	// them to the server log; prod must choose it explicitly.
 	LoginCodeSender string
@@ -59,6 +64,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, err
 	}
 	c.DrainTimeout = time.Duration(drain) * time.Second
+	days, err := intEnv(getenv, "EVENT_RETENTION_DAYS", 7)
+	if err != nil {
+		return c, err
+	}
+	c.EventRetention = time.Duration(days) * 24 * time.Hour
+	if c.WSMaxSubscriptions, err = intEnv(getenv, "WS_MAX_SUBSCRIPTIONS", 50); err != nil {
+		return c, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(envOr(getenv, "LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %w", err)
 	}
@@ -129,6 +142,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("dataDir", c.DataDir),
 		slog.String("logLevel", c.LogLevel.String()),
 		slog.Duration("drainTimeout", c.DrainTimeout),
+		slog.Duration("eventRetention", c.EventRetention),
+		slog.Int("wsMaxSubscriptions", c.WSMaxSubscriptions),
 		slog.String("loginCodeSender", c.LoginCodeSender),
 	)
 }

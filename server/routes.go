@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -19,6 +21,7 @@ import (
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/graph"
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/realtime"
 	"github.com/picketline/picketline/server/requestid"
 )
 
@@ -30,15 +33,21 @@ const (
 	maxQueryDepth    = 12
 	queryCacheSize   = 1000
 	readinessTimeout = 2 * time.Second
+
+	wsInitTimeout     = 5 * time.Second
+	wsMaxMessageBytes = 64 << 10
+	wsPingInterval    = 30 * time.Second
 )
 
 // newServer returns the whole HTTP API; every route is listed here.
-func newServer(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens, ready *atomic.Bool) http.Handler {
+func newServer(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens, rt *realtimeParts, ready *atomic.Bool) http.Handler {
 	authn := &auth.Authenticator{Tokens: tokens, Sessions: store}
-	gql := newGraphQL(cfg, log, store, tokens)
+	gql := newGraphQL(cfg, log, store, tokens, authn, rt)
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", requireReady(ready, limitBody(authn.Middleware(graph.LoaderMiddleware(store, gql)))))
+	// Websockets authenticate in connection_init, not on the upgrade.
+	mux.Handle("GET /graphql", requireReady(ready, withConnSlot(gql)))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", readyz(ready, store))
 	if cfg.dev() {
@@ -47,16 +56,30 @@ func newServer(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Token
 	return requestid.Middleware(recoverPanics(log, cors(cfg.AllowedOrigins, mux)))
 }
 
-func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens) *handler.Server {
+func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens, authn *auth.Authenticator, rt *realtimeParts) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
-		Store:  store,
-		Tokens: tokens,
-		Sender: logSender{log: log},
+		Store:    store,
+		Tokens:   tokens,
+		Sender:   logSender{log: log},
+		Events:   rt.hub,
+		Sessions: rt.notifier,
 	}})
 	srv := handler.New(schema)
-	// Only JSON POST: no GET (no mutations through links or caches), no
-	// form or text bodies (no CORS-simple requests), no batching.
+	// Only JSON POST and websockets: no GET queries (no mutations through
+	// links or caches), no form or text bodies (no CORS-simple requests),
+	// no batching.
 	srv.AddTransport(transport.POST{})
+	srv.AddTransport(transport.Websocket{
+		Implementation: &realtime.Upgrader{
+			AllowedOrigins:   cfg.AllowedOrigins,
+			InitTimeout:      wsInitTimeout,
+			MaxSubscriptions: cfg.WSMaxSubscriptions,
+			MaxMessageBytes:  wsMaxMessageBytes,
+			Conns:            rt.conns,
+		},
+		InitFunc:         wsInit(authn, log),
+		PingPongInterval: wsPingInterval,
+	})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.SetParserTokenLimit(maxParserTokens)
 	if cfg.dev() {
@@ -64,6 +87,14 @@ func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Toke
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
+	// Each websocket operation gets loaders of its own: one that ends must
+	// not cancel the batched reads of another on the same connection.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if realtime.ConnFrom(ctx) != nil {
+			ctx = graph.WithLoaders(ctx, graph.NewLoaders(store, auth.ActorFrom(ctx), false))
+		}
+		return next(ctx)
+	})
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
 	srv.Use(graph.DepthLimit(maxQueryDepth))
 	srv.SetErrorPresenter(graph.ErrorPresenter(func(ctx context.Context, err error) {
@@ -73,6 +104,31 @@ func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Toke
 		return fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 	})
 	return srv
+}
+
+// wsInit authenticates a websocket from its connection_init payload, with
+// the same rules as HTTP. A refusal closes with 4403, which clients treat
+// as final for that token rather than retrying it forever.
+func wsInit(authn *auth.Authenticator, log *slog.Logger) transport.WebsocketInitFunc {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		conn := realtime.ConnFrom(ctx)
+		actor, expires, err := authn.Actor(ctx, p.Authorization())
+		if err != nil {
+			if !errors.Is(err, auth.ErrInvalidToken) {
+				log.ErrorContext(ctx, "websocket authentication", "err", err)
+			}
+			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")
+		}
+		conn.Authenticated(actor.SessionID, expires)
+		return realtime.WithDropper(auth.WithActor(ctx, actor), conn), nil, nil
+	}
+}
+
+// withConnSlot lets the websocket init function find its connection.
+func withConnSlot(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(realtime.WithConnSlot(r.Context())))
+	})
 }
 
 // logSender delivers login codes by writing them to the server log, for

@@ -12,8 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/realtime"
 )
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
@@ -46,10 +49,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	defer pool.Close()
 	store := db.NewStore(pool, db.SystemClock{}, pepper(cfg.JWTSecret))
+	rt := newRealtime(store, pool, log)
+	store.SetNotifier(rt.notifier)
 
 	var ready atomic.Bool
 	srv := &http.Server{
-		Handler:           newServer(cfg, log, store, tokens, &ready),
+		Handler:           newServer(cfg, log, store, tokens, rt, &ready),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -69,10 +74,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		srv.Close()
 		return fmt.Errorf("migrate: %w", err)
 	}
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	go rt.hub.Run(bg)
+	go rt.notifier.Run(bg)
+	go rt.notifier.Listen(bg, dbase.URL)
+	go purgeLoop(bg, store, cfg.EventRetention, log)
 	ready.Store(true)
 	log.Info("ready")
-
-	go purgeLoop(ctx, store, log)
 
 	select {
 	case err := <-serveErr:
@@ -81,6 +90,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	ready.Store(false)
 	log.Info("shutting down", "drainTimeout", cfg.DrainTimeout)
+	// Websockets are hijacked, so Shutdown does not see them: close them
+	// with 1012 so clients reconnect to another replica and resume.
+	rt.conns.CloseAll()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -90,8 +102,22 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// purgeLoop removes expired login codes, sessions and rate-limit windows.
-func purgeLoop(ctx context.Context, store *db.Store, log *slog.Logger) {
+// realtimeParts are the live-delivery pieces of one process.
+type realtimeParts struct {
+	hub      *realtime.Hub
+	conns    *realtime.Conns
+	notifier *realtime.Notifier
+}
+
+func newRealtime(store *db.Store, pool *pgxpool.Pool, log *slog.Logger) *realtimeParts {
+	hub := realtime.NewHub(store, log)
+	conns := realtime.NewConns()
+	return &realtimeParts{hub: hub, conns: conns, notifier: realtime.NewNotifier(hub, conns, pool, log)}
+}
+
+// purgeLoop removes expired login codes, sessions and rate-limit windows,
+// and events past their retention.
+func purgeLoop(ctx context.Context, store *db.Store, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -101,6 +127,9 @@ func purgeLoop(ctx context.Context, store *db.Store, log *slog.Logger) {
 		case <-t.C:
 			if err := store.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
 				log.Error("purge expired rows", "err", err)
+			}
+			if err := store.PurgeEvents(ctx, retention); err != nil && ctx.Err() == nil {
+				log.Error("purge old events", "err", err)
 			}
 		}
 	}

@@ -49,3 +49,9 @@ type ShiftEdge struct {
 	Cursor string    `json:"cursor"`
 	Node   *db.Shift `json:"node"`
 }
+
+// Live updates over a websocket on `/graphql`, speaking the graphql-transport-ws
+// protocol (subprotocol `graphql-transport-ws`). Send the access token in
+// `connection_init`: `{"authorization": "Bearer <token>"}`.
+type Subscription struct {
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/picketline/picketline/db"
 )
@@ -45,21 +46,22 @@ type Authenticator struct {
 }
 
 // Actor checks an Authorization header value ("Bearer <token>") and returns
-// its actor. Every kind of bad token gives ErrInvalidToken.
-func (a *Authenticator) Actor(ctx context.Context, header string) (db.Actor, error) {
+// its actor and when the token expires. Every kind of bad token gives
+// ErrInvalidToken.
+func (a *Authenticator) Actor(ctx context.Context, header string) (db.Actor, time.Time, error) {
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return db.Actor{}, ErrInvalidToken
+		return db.Actor{}, time.Time{}, ErrInvalidToken
 	}
 	c, err := a.Tokens.Parse(strings.TrimSpace(token))
 	if err != nil {
-		return db.Actor{}, ErrInvalidToken
+		return db.Actor{}, time.Time{}, ErrInvalidToken
 	}
 	actor, err := a.Sessions.SessionActor(ctx, c.SessionID, c.Subject)
 	if db.ErrorCode(err) == db.CodeUnauthenticated {
-		return db.Actor{}, ErrInvalidToken
+		return db.Actor{}, time.Time{}, ErrInvalidToken
 	}
-	return actor, err
+	return actor, c.ExpiresAt.Time, err
 }
 
 // Middleware puts the caller's actor in the request context. A request
@@ -73,7 +75,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			ctx = context.WithValue(ctx, clientKey{}, host)
 		}
 		if h := r.Header.Get("Authorization"); h != "" {
-			actor, err := a.Actor(ctx, h)
+			actor, _, err := a.Actor(ctx, h)
 			if errors.Is(err, ErrInvalidToken) {
 				Unauthorized(w)
 				return

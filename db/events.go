@@ -1,0 +1,308 @@
+package db
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LineEventKind says what changed on a picket line.
+type LineEventKind string
+
+// The kinds of line event. ResyncRequired is never stored: it tells a
+// client resuming from a cursor older than the retention window to refetch.
+const (
+	LineSignupChanged  LineEventKind = "SIGNUP_CHANGED"
+	LineShiftFilled    LineEventKind = "SHIFT_FILLED"
+	LineSpotOpened     LineEventKind = "SPOT_OPENED"
+	LineShiftCreated   LineEventKind = "SHIFT_CREATED"
+	LineShiftChanged   LineEventKind = "SHIFT_CHANGED"
+	LineShiftCancelled LineEventKind = "SHIFT_CANCELLED"
+	LineAnnouncement   LineEventKind = "ANNOUNCEMENT"
+	LineCaptainChanged LineEventKind = "CAPTAIN_CHANGED"
+	LineResyncRequired LineEventKind = "RESYNC_REQUIRED"
+)
+
+// LineEvent is one change to a picket line, numbered per line.
+type LineEvent struct {
+	PicketLineID   string
+	Seq            int64
+	Kind           LineEventKind
+	ShiftID        *string
+	AnnouncementID *string
+	OccurredAt     time.Time
+}
+
+// MemberEventKind says what happened that concerns one member.
+type MemberEventKind string
+
+// The kinds of member event.
+const (
+	MemberWaitlistPromoted   MemberEventKind = "WAITLIST_PROMOTED"
+	MemberShiftChanged       MemberEventKind = "SHIFT_CHANGED"
+	MemberShiftCancelled     MemberEventKind = "SHIFT_CANCELLED"
+	MemberUrgentAnnouncement MemberEventKind = "URGENT_ANNOUNCEMENT"
+)
+
+// MemberEvent is one event for one member, numbered per member.
+type MemberEvent struct {
+	MemberID       string
+	Seq            int64
+	Kind           MemberEventKind
+	ShiftID        *string
+	SignupID       *string
+	AnnouncementID *string
+	OccurredAt     time.Time
+}
+
+// Notifier hears, after commit, which lines and members have new events.
+// It is a hint for live delivery; the event tables stay the truth.
+type Notifier interface {
+	LinesChanged(lineIDs ...string)
+	MembersChanged(memberIDs ...string)
+}
+
+type noNotifier struct{}
+
+func (noNotifier) LinesChanged(...string)   {}
+func (noNotifier) MembersChanged(...string) {}
+
+// SetNotifier installs the notifier told about new events. Call it before
+// serving.
+func (s *Store) SetNotifier(n Notifier) { s.notifier = n }
+
+// changes collects what a use-case's transaction touched, to tell the
+// notifier once the transaction has committed and never before.
+type changes struct {
+	lines   []string
+	members []string
+}
+
+func (c *changes) reset() { c.lines, c.members = c.lines[:0], c.members[:0] }
+
+func (s *Store) publish(c *changes) {
+	if len(c.lines) > 0 {
+		s.notifier.LinesChanged(slices.Compact(slices.Sorted(slices.Values(c.lines)))...)
+	}
+	if len(c.members) > 0 {
+		s.notifier.MembersChanged(slices.Compact(slices.Sorted(slices.Values(c.members)))...)
+	}
+}
+
+// occupancyEvents tells a line when a change moved a shift between full and
+// not full: captains watch for gaps, members for spots.
+func occupancyEvents(before, after *Shift) []LineEventKind {
+	switch {
+	case before.SpotsLeft() == 0 && after.SpotsLeft() > 0:
+		return []LineEventKind{LineSpotOpened}
+	case before.SpotsLeft() > 0 && after.SpotsLeft() == 0 && after.CancelledAt == nil:
+		return []LineEventKind{LineShiftFilled}
+	}
+	return nil
+}
+
+// The line row lock taken here orders the line's events (see migration 002).
+const insertLineEventsSQL = `
+WITH next AS (
+    UPDATE picket_lines SET event_seq = event_seq + cardinality($2::text[]) WHERE id = $1 RETURNING event_seq
+)
+INSERT INTO line_events (picket_line_id, seq, kind, shift_id, announcement_id, occurred_at)
+SELECT $1, next.event_seq - cardinality($2::text[]) + k.ord, k.kind, $3, $4, $5
+FROM next, unnest($2::text[]) WITH ORDINALITY AS k(kind, ord)`
+
+// lineEvents records events on a line, in order, in the use-case's
+// transaction, in one round trip.
+func (s *Store) lineEvents(ctx context.Context, tx pgx.Tx, c *changes, lineID string, shiftID, announcementID *string, kinds ...LineEventKind) error {
+	if _, err := tx.Exec(ctx, insertLineEventsSQL, lineID, kinds, shiftID, announcementID, s.clock.Now()); err != nil {
+		return err
+	}
+	c.lines = append(c.lines, lineID)
+	return nil
+}
+
+// Members are numbered in id order so that two transactions writing events
+// for overlapping sets of members lock the counters in the same order.
+const insertMemberEventsSQL = `
+WITH next AS (
+    INSERT INTO member_event_seqs AS m (member_id, seq)
+    SELECT id, 1 FROM unnest($1::uuid[]) AS id ORDER BY id
+    ON CONFLICT (member_id) DO UPDATE SET seq = m.seq + 1
+    RETURNING member_id, seq
+)
+INSERT INTO member_events (member_id, seq, kind, shift_id, signup_id, announcement_id, occurred_at)
+SELECT member_id, seq, $2, $3, $4, $5, $6 FROM next`
+
+// memberEvents records one event for each member in the use-case's transaction.
+func (s *Store) memberEvents(ctx context.Context, tx pgx.Tx, c *changes, memberIDs []string, kind MemberEventKind, shiftID, signupID, announcementID *string) error {
+	if len(memberIDs) == 0 {
+		return nil
+	}
+	ids := slices.Compact(slices.Sorted(slices.Values(memberIDs)))
+	if _, err := tx.Exec(ctx, insertMemberEventsSQL, ids, kind, shiftID, signupID, announcementID, s.clock.Now()); err != nil {
+		return err
+	}
+	c.members = append(c.members, ids...)
+	return nil
+}
+
+const lineEventsAfterSQL = `
+SELECT l.event_seq, e.seq, e.kind, e.shift_id, e.announcement_id, e.occurred_at
+FROM picket_lines l
+LEFT JOIN LATERAL (
+    SELECT * FROM line_events WHERE picket_line_id = l.id AND seq > $2 ORDER BY seq LIMIT $3
+) e ON true
+WHERE l.id = $1
+ORDER BY e.seq`
+
+// LineEventsAfter reads up to limit events of a line after sequence number
+// after, in order, and the line's latest sequence number (a gap between the
+// two means events were purged). It serves live delivery, which checked the
+// subscriber's right to watch the line when it subscribed (WatchLine).
+func (s *Store) LineEventsAfter(ctx context.Context, lineID string, after int64, limit int) (events []LineEvent, latest int64, err error) {
+	defer wrap(&err, "LineEventsAfter(%s, %d)", lineID, after)
+	rows, err := s.pool.Query(ctx, lineEventsAfterSQL, lineID, after, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e    LineEvent
+			seq  *int64
+			kind *LineEventKind
+			at   *time.Time
+		)
+		if err := rows.Scan(&latest, &seq, &kind, &e.ShiftID, &e.AnnouncementID, &at); err != nil {
+			return nil, 0, err
+		}
+		if seq != nil {
+			e.PicketLineID, e.Seq, e.Kind, e.OccurredAt = lineID, *seq, *kind, *at
+			events = append(events, e)
+		}
+	}
+	return events, latest, rows.Err()
+}
+
+// WatchLine checks that the actor may follow a line's events: the same
+// people who may see its address (coordinators, its captains, members with
+// a sign-up on it). It returns the line's latest sequence number, where a
+// subscriber without a cursor starts.
+func (s *Store) WatchLine(ctx context.Context, actor Actor, lineID string) (seq int64, err error) {
+	defer wrap(&err, "WatchLine(%s)", lineID)
+	if err := actor.requireMember(); err != nil {
+		return 0, err
+	}
+	if !validID(lineID) {
+		return 0, errNotFound("picket line")
+	}
+	err = s.pool.QueryRow(ctx, `SELECT event_seq FROM picket_lines WHERE id = $1`, lineID).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, errNotFound("picket line")
+	}
+	if err != nil {
+		return 0, err
+	}
+	vis, err := s.AddressVisibility(ctx, actor, []string{lineID})
+	if err != nil {
+		return 0, err
+	}
+	if !vis[lineID] {
+		return 0, errForbidden("only this line's captains, members signed up on it and coordinators can follow it")
+	}
+	return seq, nil
+}
+
+const memberEventsAfterSQL = `
+SELECT e.member_id, e.seq, e.kind, e.shift_id, e.signup_id, e.announcement_id, e.occurred_at
+FROM member_events e
+JOIN unnest($1::uuid[], $2::bigint[]) AS c(member_id, seq) ON e.member_id = c.member_id AND e.seq > c.seq
+ORDER BY e.member_id, e.seq
+LIMIT $3`
+
+// MemberEventsAfter reads, for each member with a cursor, up to limit
+// events in all after that member's cursor, in order per member.
+func (s *Store) MemberEventsAfter(ctx context.Context, cursors map[string]int64, limit int) (_ []MemberEvent, err error) {
+	defer wrap(&err, "MemberEventsAfter")
+	ids := make([]string, 0, len(cursors))
+	seqs := make([]int64, 0, len(cursors))
+	for id, seq := range cursors {
+		ids = append(ids, id)
+		seqs = append(seqs, seq)
+	}
+	rows, err := s.pool.Query(ctx, memberEventsAfterSQL, ids, seqs, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (MemberEvent, error) {
+		var e MemberEvent
+		return e, r.Scan(&e.MemberID, &e.Seq, &e.Kind, &e.ShiftID, &e.SignupID, &e.AnnouncementID, &e.OccurredAt)
+	})
+}
+
+// MemberEventSeq returns the actor's latest personal event number, where a
+// new subscription to their events starts.
+func (s *Store) MemberEventSeq(ctx context.Context, actor Actor) (seq int64, err error) {
+	defer wrap(&err, "MemberEventSeq")
+	if err := actor.requireMember(); err != nil {
+		return 0, err
+	}
+	err = s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT seq FROM member_event_seqs WHERE member_id = $1), 0)`, actor.MemberID).Scan(&seq)
+	return seq, err
+}
+
+const purgeEventsSQL = `
+WITH le AS (DELETE FROM line_events WHERE occurred_at < $1)
+DELETE FROM member_events WHERE occurred_at < $1`
+
+// PurgeEvents deletes events older than the retention window. A client
+// resuming from a purged cursor is told to refetch.
+func (s *Store) PurgeEvents(ctx context.Context, retention time.Duration) (err error) {
+	defer wrap(&err, "PurgeEvents")
+	_, err = s.pool.Exec(ctx, purgeEventsSQL, s.clock.Now().Add(-retention))
+	return err
+}
+
+const announcementsByIDsSQL = `SELECT ` + announcementColumns + ` FROM announcements WHERE id = ANY($1)`
+
+// AnnouncementsByIDs loads announcements by id, for events that carry one.
+func (s *Store) AnnouncementsByIDs(ctx context.Context, actor Actor, ids []string) (_ map[string]*Announcement, err error) {
+	defer wrap(&err, "AnnouncementsByIDs")
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	return loadByIDs(ctx, s.pool, announcementsByIDsSQL, ids, scanAnnouncement, func(a *Announcement) string { return a.ID })
+}
+
+// LineCursor is the opaque cursor of a line event.
+func LineCursor(seq int64) string { return eventCursor("line:", seq) }
+
+// ParseLineCursor reads a cursor made by LineCursor.
+func ParseLineCursor(c string) (int64, error) { return parseEventCursor("line:", c) }
+
+// MemberCursor is the opaque cursor of a member event.
+func MemberCursor(seq int64) string { return eventCursor("member:", seq) }
+
+// ParseMemberCursor reads a cursor made by MemberCursor.
+func ParseMemberCursor(c string) (int64, error) { return parseEventCursor("member:", c) }
+
+func eventCursor(stream string, seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(stream + strconv.FormatInt(seq, 10)))
+}
+
+func parseEventCursor(stream, c string) (int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		if n, ok := strings.CutPrefix(string(raw), stream); ok {
+			if seq, err := strconv.ParseInt(n, 10, 64); err == nil && seq >= 0 {
+				return seq, nil
+			}
+		}
+	}
+	return 0, errInput("after", "not a cursor of this event stream")
+}

@@ -1,0 +1,337 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gorilla/websocket"
+)
+
+// Close codes of the graphql-transport-ws protocol, and the RFC 6455 ones
+// this server uses.
+const (
+	CloseBadRequest       = 4400
+	CloseUnauthorized     = 4401
+	CloseForbidden        = 4403
+	CloseInitTimeout      = 4408
+	CloseSubscriberExists = 4409
+	CloseTooManyInits     = 4429
+	CloseServiceRestart   = 1012
+	CloseTryAgainLater    = 1013
+)
+
+const writeTimeout = 10 * time.Second
+
+// Subprotocol is the one websocket subprotocol spoken.
+const Subprotocol = "graphql-transport-ws"
+
+// Upgrader is gqlgen's websocket implementation on gorilla/websocket. It
+// also enforces the graphql-transport-ws rules gqlgen leaves open: the
+// close codes for a missing, repeated or late connection_init, malformed
+// messages and duplicate subscription ids, and a cap on subscriptions.
+type Upgrader struct {
+	// AllowedOrigins lists browser origins that may connect. Native apps
+	// send no Origin and are always allowed.
+	AllowedOrigins   []string
+	InitTimeout      time.Duration
+	MaxSubscriptions int
+	MaxMessageBytes  int64
+	Conns            *Conns
+
+	once     sync.Once
+	upgrader websocket.Upgrader
+}
+
+func (u *Upgrader) init() {
+	u.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		// Idle connections hold no write buffer of their own.
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin: func(r *http.Request) bool {
+			origin := r.Header.Get("Origin")
+			return origin == "" || slices.Contains(u.AllowedOrigins, origin)
+		},
+	}
+}
+
+// Accept upgrades a request that asked for a protocol gqlgen speaks.
+func (u *Upgrader) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	u.once.Do(u.init)
+	// Only graphql-transport-ws: the legacy graphql-ws protocol has none of
+	// the close codes clients rely on here.
+	if !slices.Contains(websocket.Subprotocols(r), Subprotocol) || !slices.Contains(opts.Subprotocols, Subprotocol) {
+		http.Error(w, "request the "+Subprotocol+" websocket subprotocol", http.StatusBadRequest)
+		return nil, errors.New("no supported websocket subprotocol requested")
+	}
+	up := u.upgrader
+	up.Subprotocols = []string{Subprotocol}
+	ws, err := up.Upgrade(w, r, opts.ResponseHeader)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(u.MaxMessageBytes)
+	c := &Conn{ws: ws, upgrader: u, active: map[string]struct{}{}}
+	c.timer = time.AfterFunc(u.InitTimeout, func() {
+		c.mu.Lock()
+		late := !c.initSeen
+		c.mu.Unlock()
+		if late {
+			c.CloseWith(CloseInitTimeout, "Connection initialisation timeout")
+		}
+	})
+	if slot, ok := r.Context().Value(connSlotKey{}).(*connSlot); ok {
+		slot.conn = c
+	}
+	u.Conns.add(c)
+	return c, nil
+}
+
+// Conn is one websocket connection.
+type Conn struct {
+	ws       *websocket.Conn
+	upgrader *Upgrader
+	writeMu  sync.Mutex
+
+	mu        sync.Mutex
+	initSeen  bool
+	acked     bool
+	active    map[string]struct{}
+	sessionID string
+	timer     *time.Timer
+}
+
+type wsMessage struct {
+	Type    string          `json:"type"`
+	ID      string          `json:"id,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// NextReader returns the next message for gqlgen after checking it against
+// the protocol; a breach closes the connection with the protocol's code.
+func (c *Conn) NextReader() (int, io.Reader, error) {
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+				return 0, nil, transport.ErrWebsocketClosed
+			}
+			return 0, nil, err
+		}
+		var m wsMessage
+		if json.Unmarshal(data, &m) != nil || m.Type == "" {
+			c.CloseWith(CloseBadRequest, "Invalid message received")
+			return 0, nil, errProtocol
+		}
+		pass, code, reason := c.check(m)
+		if code != 0 {
+			c.CloseWith(code, reason)
+			return 0, nil, errProtocol
+		}
+		if pass {
+			return mt, bytes.NewReader(data), nil
+		}
+	}
+}
+
+var errProtocol = errors.New("graphql-transport-ws protocol breach")
+
+// check applies the protocol's rules to an incoming message: whether to pass
+// it to gqlgen, or the close code it deserves.
+func (c *Conn) check(m wsMessage) (pass bool, code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch m.Type {
+	case "connection_init":
+		if c.initSeen {
+			return false, CloseTooManyInits, "Too many initialisation requests"
+		}
+		c.initSeen = true
+	case "subscribe":
+		switch {
+		case !c.acked:
+			return false, CloseUnauthorized, "Unauthorized"
+		case m.ID == "":
+			return false, CloseBadRequest, "Invalid message received"
+		case hasKey(c.active, m.ID):
+			return false, CloseSubscriberExists, "Subscriber for " + m.ID + " already exists"
+		case len(c.active) >= c.upgrader.MaxSubscriptions:
+			go c.refuse(m.ID)
+			return false, 0, ""
+		}
+		c.active[m.ID] = struct{}{}
+	case "complete":
+		delete(c.active, m.ID)
+	}
+	return true, 0, ""
+}
+
+func hasKey(m map[string]struct{}, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// refuse answers a subscription over the cap with an error for its id.
+func (c *Conn) refuse(id string) {
+	c.WriteJSON(wsMessage{Type: "error", ID: id, Payload: json.RawMessage(
+		`[{"message":"too many subscriptions on this connection","extensions":{"code":"RATE_LIMITED"}}]`)})
+}
+
+// WriteJSON sends a message, noting the ends of subscriptions and the
+// acknowledgement of the connection.
+func (c *Conn) WriteJSON(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var m wsMessage
+	if json.Unmarshal(data, &m) == nil {
+		c.mu.Lock()
+		switch m.Type {
+		case "connection_ack":
+			c.acked = true
+		case "complete", "error":
+			delete(c.active, m.ID)
+		}
+		c.mu.Unlock()
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.ws.WriteMessage(websocket.TextMessage, data)
+}
+
+// WriteClose sends a close frame.
+func (c *Conn) WriteClose(code int, reason string) error {
+	return c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	c.timer.Stop()
+	c.mu.Unlock()
+	c.upgrader.Conns.remove(c)
+	return c.ws.Close()
+}
+
+// Subprotocol is the protocol agreed with the client.
+func (c *Conn) Subprotocol() string { return c.ws.Subprotocol() }
+
+// SetReadLimit caps incoming messages.
+func (c *Conn) SetReadLimit(limit int64) { c.ws.SetReadLimit(min(limit, c.upgrader.MaxMessageBytes)) }
+
+// SetReadDeadline is used by gqlgen's ping/pong keepalive.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+
+// CloseWith closes the connection with a code and reason, from any goroutine.
+func (c *Conn) CloseWith(code int, reason string) {
+	c.writeMu.Lock()
+	c.WriteClose(code, reason)
+	c.writeMu.Unlock()
+	c.Close()
+}
+
+// Drop cuts off a subscriber that cannot keep up; the client reconnects
+// and resumes by cursor.
+func (c *Conn) Drop(reason string) { go c.CloseWith(CloseTryAgainLater, reason) }
+
+// Authenticated records the session of the connection and closes it with
+// 4403 when the access token expires, so the client refreshes and
+// reconnects.
+func (c *Conn) Authenticated(sessionID string, expires time.Time) {
+	c.mu.Lock()
+	c.sessionID = sessionID
+	c.timer.Stop()
+	c.timer = time.AfterFunc(time.Until(expires), func() { c.CloseWith(CloseForbidden, "Token expired") })
+	c.mu.Unlock()
+}
+
+type connSlotKey struct{}
+
+// connSlot carries the connection from Accept to the init function, which
+// gqlgen gives only the request's context.
+type connSlot struct{ conn *Conn }
+
+// WithConnSlot prepares a request's context to learn its websocket
+// connection; ConnFrom reads it.
+func WithConnSlot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, connSlotKey{}, &connSlot{})
+}
+
+// ConnFrom returns the websocket connection of a request prepared with
+// WithConnSlot, once accepted.
+func ConnFrom(ctx context.Context) *Conn {
+	if slot, ok := ctx.Value(connSlotKey{}).(*connSlot); ok {
+		return slot.conn
+	}
+	return nil
+}
+
+// Conns tracks the open connections, to close a session's on logout and
+// everyone's on shutdown.
+type Conns struct {
+	mu    sync.Mutex
+	conns map[*Conn]struct{}
+}
+
+// NewConns returns an empty registry.
+func NewConns() *Conns { return &Conns{conns: map[*Conn]struct{}{}} }
+
+func (cs *Conns) add(c *Conn) {
+	cs.mu.Lock()
+	cs.conns[c] = struct{}{}
+	cs.mu.Unlock()
+}
+
+func (cs *Conns) remove(c *Conn) {
+	cs.mu.Lock()
+	delete(cs.conns, c)
+	cs.mu.Unlock()
+}
+
+func (cs *Conns) matching(keep func(*Conn) bool) []*Conn {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	var out []*Conn
+	for c := range cs.conns {
+		if keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// CloseSession closes the connections of a session that ended, with 4403.
+func (cs *Conns) CloseSession(sessionID string) {
+	for _, c := range cs.matching(func(c *Conn) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.sessionID == sessionID
+	}) {
+		c.CloseWith(CloseForbidden, "Session ended")
+	}
+}
+
+// CloseAll closes every connection with 1012 on shutdown, so clients
+// reconnect to another replica.
+func (cs *Conns) CloseAll() {
+	for _, c := range cs.matching(func(*Conn) bool { return true }) {
+		c.CloseWith(CloseServiceRestart, "Server restarting")
+	}
+}
+
+// Len is the number of open connections.
+func (cs *Conns) Len() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.conns)
+}
