@@ -29,6 +29,9 @@ type config struct {
 	DataDir        string
 	LogLevel       slog.Level
 	DrainTimeout   time.Duration
+	// UnreadyDelay is how long the server keeps serving with /readyz at 503
+	// after a stop signal, so load balancers stop sending before sockets close.
+	UnreadyDelay time.Duration
 	// EventRetention is how long line and member events are kept for
 	// clients resuming by cursor.
 	EventRetention time.Duration
@@ -64,6 +67,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, err
 	}
 	c.DrainTimeout = time.Duration(drain) * time.Second
+	unready, err := intEnv(getenv, "UNREADY_DELAY_SECONDS", 0)
+	if err != nil {
+		return c, err
+	}
+	c.UnreadyDelay = time.Duration(unready) * time.Second
 	days, err := intEnv(getenv, "EVENT_RETENTION_DAYS", 7)
 	if err != nil {
 		return c, err
@@ -142,6 +150,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("dataDir", c.DataDir),
 		slog.String("logLevel", c.LogLevel.String()),
 		slog.Duration("drainTimeout", c.DrainTimeout),
+		slog.Duration("unreadyDelay", c.UnreadyDelay),
 		slog.Duration("eventRetention", c.EventRetention),
 		slog.Int("wsMaxSubscriptions", c.WSMaxSubscriptions),
 		slog.String("loginCodeSender", c.LoginCodeSender),

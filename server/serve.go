@@ -89,7 +89,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	ready.Store(false)
-	log.Info("shutting down", "drainTimeout", cfg.DrainTimeout)
+	log.Info("shutting down", "unreadyDelay", cfg.UnreadyDelay, "drainTimeout", cfg.DrainTimeout)
+	time.Sleep(cfg.UnreadyDelay)
 	// Websockets are hijacked, so Shutdown does not see them: close them
 	// with 1012 so clients reconnect to another replica and resume.
 	rt.conns.CloseAll()
