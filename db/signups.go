@@ -68,17 +68,23 @@ func signupByID(ctx context.Context, q querier, id string) (*Signup, error) {
 }
 
 const (
-	signupByKeySQL = `SELECT ` + signupColumns + ` FROM signups s WHERE s.member_id = $1 AND s.idempotency_key = $2`
-	// Locks the shift (see lockShiftSQL) and finds the member's active
-	// sign-up on it in the same round trip.
+	// Locks the shift (see lockShiftSQL).
 	lockShiftForSignupSQL = `
-SELECT sh.picket_line_id, sh.capacity, sh.signed_up_count, sh.starts_at, sh.ends_at, sh.cancelled_at, ja.ended_at IS NOT NULL,
-    (SELECT id FROM signups WHERE shift_id = sh.id AND member_id = $2 AND status IN ` + activeStatuses + `)
+SELECT sh.picket_line_id, sh.capacity, sh.signed_up_count, sh.starts_at, sh.ends_at, sh.cancelled_at, ja.ended_at IS NOT NULL
 FROM shifts sh
 JOIN picket_lines l ON l.id = sh.picket_line_id
 JOIN job_actions ja ON ja.id = l.job_action_id
 WHERE sh.id = $1
 FOR UPDATE OF sh`
+	// Runs after the lock as a statement of its own, so that its snapshot
+	// includes a sign-up committed by a request that held the lock before:
+	// a retry racing its own first attempt must find it.
+	priorSignupSQL = `
+SELECT ` + signupColumns + `, ($3::text IS NOT NULL AND s.idempotency_key = $3) AS same_key
+FROM signups s
+WHERE s.member_id = $1 AND ((s.shift_id = $2 AND s.status IN ` + activeStatuses + `) OR s.idempotency_key = $3)
+ORDER BY same_key DESC
+LIMIT 1`
 	insertSignupSQL = `
 WITH ins AS (
     INSERT INTO signups (shift_id, member_id, status, period, waitlist_seq, idempotency_key, created_at, updated_at)
@@ -116,33 +122,32 @@ func (s *Store) SignUpForShift(ctx context.Context, actor Actor, shiftID, idempo
 		key = &idempotencyKey
 	}
 	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
-		if key != nil {
-			prev, err := scanSignup(tx.QueryRow(ctx, signupByKeySQL, actor.MemberID, *key))
-			switch {
-			case err == nil && prev.ShiftID != shiftID:
-				return &Error{Code: CodeConflict, Field: "idempotencyKey", Message: "this key was already used for another shift"}
-			case err == nil:
-				su = prev
-				return nil
-			case !errors.Is(err, pgx.ErrNoRows):
-				return err
-			}
-		}
 		var (
-			sh       Shift
-			ended    bool
-			existing *string
+			sh    Shift
+			ended bool
 		)
-		err := tx.QueryRow(ctx, lockShiftForSignupSQL, shiftID, actor.MemberID).Scan(
-			&sh.PicketLineID, &sh.Capacity, &sh.SignedUpCount, &sh.StartsAt, &sh.EndsAt, &sh.CancelledAt, &ended, &existing)
+		err := tx.QueryRow(ctx, lockShiftForSignupSQL, shiftID).Scan(
+			&sh.PicketLineID, &sh.Capacity, &sh.SignedUpCount, &sh.StartsAt, &sh.EndsAt, &sh.CancelledAt, &ended)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errNotFound("shift")
 		}
 		if err != nil {
 			return err
 		}
-		if existing != nil {
-			su, err = signupByID(ctx, tx, *existing)
+		// The first answer to this key, or the sign-up already held here.
+		var (
+			prior   Signup
+			sameKey bool
+		)
+		err = tx.QueryRow(ctx, priorSignupSQL, actor.MemberID, shiftID, key).Scan(
+			&prior.ID, &prior.ShiftID, &prior.MemberID, &prior.Status, &prior.WaitlistPosition, &prior.CreatedAt, &sameKey)
+		switch {
+		case err == nil && sameKey && prior.ShiftID != shiftID:
+			return &Error{Code: CodeConflict, Field: "idempotencyKey", Message: "this key was already used for another shift"}
+		case err == nil:
+			su = &prior
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
 		now := s.clock.Now()
@@ -345,13 +350,12 @@ func (s *Store) MyShifts(ctx context.Context, actor Actor) (_ []*Signup, err err
 }
 
 const mySignupsSQL = `
-SELECT DISTINCT ON (s.shift_id) ` + signupColumns + `
+SELECT ` + signupColumns + `
 FROM signups s
-WHERE s.member_id = $1 AND s.shift_id = ANY($2) AND s.status <> 'CANCELLED'
-ORDER BY s.shift_id, s.created_at DESC`
+WHERE s.member_id = $1 AND s.shift_id = ANY($2) AND s.status IN ` + activeStatuses
 
-// MySignups finds the actor's sign-up that is not cancelled on each shift,
-// for the dataloader behind Shift.mySignup.
+// MySignups finds the actor's active sign-up on each shift, for the
+// dataloader behind Shift.mySignup.
 func (s *Store) MySignups(ctx context.Context, actor Actor, shiftIDs []string) (_ map[string]*Signup, err error) {
 	defer wrap(&err, "MySignups")
 	if err := actor.requireMember(); err != nil {

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/picketline/picketline/server/auth"
 )
@@ -164,14 +167,15 @@ func mask(secret []byte) string {
 	return fmt.Sprintf("(%d bytes)", len(secret))
 }
 
+// maskURL names the database without any secret, whatever form the
+// connection string takes (a URL with the password in its user part or in
+// a parameter, or keyword=value pairs).
 func maskURL(raw string) string {
-	u, err := url.Parse(raw)
+	cfg, err := pgconn.ParseConfig(raw)
 	if err != nil {
 		return "(unparsable)"
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
+	u := url.URL{Scheme: "postgres", User: url.User(cfg.User), Host: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), Path: "/" + cfg.Database}
 	return u.String()
 }
 

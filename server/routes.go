@@ -27,8 +27,11 @@ import (
 
 // Limits on what one GraphQL request may ask.
 const (
-	maxBodyBytes     = 256 << 10
-	maxParserTokens  = 15000
+	maxBodyBytes = 256 << 10
+	// Validation time grows with the square of a document's fields, so the
+	// token limit keeps one anonymous request from holding a core for
+	// seconds; GraphiQL's introspection query is about 350 tokens.
+	maxParserTokens  = 2000
 	maxComplexity    = 1000
 	maxQueryDepth    = 12
 	queryCacheSize   = 1000
@@ -41,7 +44,9 @@ const (
 
 // newServer returns the whole HTTP API; every route is listed here.
 func newServer(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens, rt *realtimeParts, ready *atomic.Bool) http.Handler {
-	authn := &auth.Authenticator{Tokens: tokens, Sessions: store}
+	authn := &auth.Authenticator{Tokens: tokens, Sessions: store, OnError: func(ctx context.Context, err error) {
+		log.ErrorContext(ctx, "internal error", "requestId", requestid.From(ctx), "err", err)
+	}}
 	gql := newGraphQL(cfg, log, store, tokens, authn, rt)
 
 	mux := http.NewServeMux()

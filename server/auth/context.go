@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/server/requestid"
 )
 
 type actorKey struct{}
@@ -43,6 +44,9 @@ type SessionChecker interface {
 type Authenticator struct {
 	Tokens   *Tokens
 	Sessions SessionChecker
+	// OnError hears failures that are not the client's (the database did
+	// not answer), to log them with the request id.
+	OnError func(ctx context.Context, err error)
 }
 
 // Actor checks an Authorization header value ("Bearer <token>") and returns
@@ -81,7 +85,10 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 				return
 			}
 			if err != nil {
-				http.Error(w, `{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`, http.StatusServiceUnavailable)
+				a.OnError(ctx, err)
+				id := requestid.From(ctx)
+				writeError(w, http.StatusServiceUnavailable, "internal error (request "+id+")",
+					map[string]any{"code": string(db.CodeInternal), "requestId": id})
 				return
 			}
 			ctx = WithActor(ctx, actor)
@@ -93,12 +100,15 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 // Unauthorized answers 401 with a GraphQL-shaped UNAUTHENTICATED error.
 func Unauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, "the access token is invalid or has expired; refresh the session",
+		map[string]any{"code": string(db.CodeUnauthenticated)})
+}
+
+// writeError answers with a GraphQL-shaped error outside GraphQL execution.
+func writeError(w http.ResponseWriter, status int, message string, extensions map[string]any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusUnauthorized)
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{
-			"message":    "the access token is invalid or has expired; refresh the session",
-			"extensions": map[string]any{"code": string(db.CodeUnauthenticated)},
-		}},
+		"errors": []map[string]any{{"message": message, "extensions": extensions}},
 	})
 }

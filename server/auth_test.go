@@ -1,0 +1,325 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/server/auth"
+)
+
+const meQuery = `{ me { id name email phone role } }`
+
+type meData struct {
+	Me struct {
+		ID    string  `json:"id"`
+		Name  string  `json:"name"`
+		Email *string `json:"email"`
+		Phone *string `json:"phone"`
+		Role  string  `json:"role"`
+	} `json:"me"`
+}
+
+const (
+	verifyMutation  = `mutation($e: String!, $c: String!) { verifyLoginCode(email: $e, code: $c) { ` + authPayloadFields + ` } }`
+	refreshMutation = `mutation($r: String!) { refreshSession(refreshToken: $r) { ` + authPayloadFields + ` } }`
+)
+
+// wantRefused checks the answer to a request with a bad access token: 401,
+// a Bearer challenge, and UNAUTHENTICATED without data.
+func wantRefused(t *testing.T, r *gqlResponse, what string) {
+	t.Helper()
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("%s: got %s, want HTTP 401", what, r)
+	}
+	if h := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(h, "Bearer") {
+		t.Fatalf("%s: WWW-Authenticate %q, want a Bearer challenge", what, h)
+	}
+	if r.Code() != string(db.CodeUnauthenticated) || r.HasData() {
+		t.Fatalf("%s: got %s, want only an UNAUTHENTICATED error", what, r)
+	}
+}
+
+func TestLoginFlow(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	m := s.addMember(t, db.RoleMember)
+
+	// A member's email and a stranger's get the very same answer, and only
+	// the member gets a code.
+	mark := s.log.mark()
+	known := s.gql(t, "", `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": m.Email})
+	stranger := s.gql(t, "", `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": "nobody@example.org"})
+	if known.Status != http.StatusOK || string(known.Body) != `{"data":{"requestLoginCode":true}}` {
+		t.Fatalf("requestLoginCode for a member: %s", known)
+	}
+	if stranger.Status != known.Status || string(stranger.Body) != string(known.Body) {
+		t.Fatalf("requestLoginCode for a stranger answered %s, for a member %s: they must not differ", stranger, known)
+	}
+	line := s.log.waitAfter(t, mark, waitTimeout, func(l string) bool { return loginCodePattern.MatchString(l) })
+	code := loginCodePattern.FindStringSubmatch(line)[2]
+	if got := loginCodePattern.FindStringSubmatch(line)[1]; got != m.Email {
+		t.Fatalf("login code sent to %s, want %s", got, m.Email)
+	}
+	for _, l := range s.log.Lines()[mark:] {
+		if strings.Contains(l, "nobody@example.org") {
+			t.Fatalf("the server acted on a stranger's email: %s", l)
+		}
+	}
+
+	// A wrong code is refused; the right one still works after it.
+	wrong := fmt.Sprintf("%06d", (atoi(t, code)+1)%1000000)
+	r := s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": wrong}, "UNAUTHENTICATED")
+	if r.HasData() {
+		t.Fatalf("wrong code answered data: %s", r)
+	}
+	var v struct{ VerifyLoginCode authPayload }
+	before := time.Now()
+	s.do(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, &v)
+	sess := v.VerifyLoginCode
+	if sess.AccessToken == "" || sess.RefreshToken == "" {
+		t.Fatalf("verifyLoginCode gave no tokens: %+v", sess)
+	}
+	if sess.ExpiresAt.Before(before.Add(14*time.Minute)) || sess.ExpiresAt.After(time.Now().Add(16*time.Minute)) {
+		t.Fatalf("expiresAt %v, want about 15 minutes from now", sess.ExpiresAt)
+	}
+	if sess.Member.ID != m.ID || sess.Member.Name != m.Name || sess.Member.Role != "MEMBER" {
+		t.Fatalf("verifyLoginCode member %+v, want %+v", sess.Member, m)
+	}
+	if sess.Member.Email == nil || *sess.Member.Email != m.Email {
+		t.Fatalf("the member signing in must see their own email, got %v", sess.Member.Email)
+	}
+	// A code works once.
+	s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, "UNAUTHENTICATED")
+
+	var me meData
+	s.do(t, sess.AccessToken, meQuery, nil, &me)
+	if me.Me.ID != m.ID || me.Me.Email == nil || *me.Me.Email != m.Email || me.Me.Phone == nil || *me.Me.Phone != m.Phone {
+		t.Fatalf("me = %+v, want member %+v with their contact details", me.Me, m)
+	}
+
+	// Refreshing rotates the refresh token.
+	var ref struct{ RefreshSession authPayload }
+	s.do(t, "", refreshMutation, map[string]any{"r": sess.RefreshToken}, &ref)
+	next := ref.RefreshSession
+	if next.RefreshToken == sess.RefreshToken || next.AccessToken == "" || next.Member.ID != m.ID {
+		t.Fatalf("refreshSession did not rotate: %+v", next)
+	}
+	s.do(t, next.AccessToken, meQuery, nil, &me)
+	// Presenting the old refresh token again ends the whole session.
+	s.fails(t, "", refreshMutation, map[string]any{"r": sess.RefreshToken}, "UNAUTHENTICATED")
+	s.fails(t, "", refreshMutation, map[string]any{"r": next.RefreshToken}, "UNAUTHENTICATED")
+	wantRefused(t, s.gql(t, next.AccessToken, meQuery, nil), "access token of a session ended by refresh token reuse")
+	s.fails(t, "", refreshMutation, map[string]any{"r": "not-a-refresh-token"}, "UNAUTHENTICATED")
+
+	// Logout stops the access token at once, and the refresh token too.
+	second := s.login(t, m.Email)
+	s.do(t, second.AccessToken, meQuery, nil, &me)
+	var out struct{ Logout bool }
+	s.do(t, second.AccessToken, `mutation { logout }`, nil, &out)
+	if !out.Logout {
+		t.Fatalf("logout answered false")
+	}
+	loggedOut := s.gql(t, second.AccessToken, meQuery, nil)
+	wantRefused(t, loggedOut, "token after logout")
+	s.fails(t, "", refreshMutation, map[string]any{"r": second.RefreshToken}, "UNAUTHENTICATED")
+
+	// A code takes five tries: after five wrong ones the right one fails.
+	code = s.requestCode(t, m.Email)
+	wrong = fmt.Sprintf("%06d", (atoi(t, code)+1)%1000000)
+	for range db.LoginCodeMaxAttempts {
+		s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": wrong}, "UNAUTHENTICATED")
+	}
+	s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, "UNAUTHENTICATED")
+	// Emails are matched whatever their case and surrounding blanks.
+	code = s.requestCode(t, "  "+strings.ToUpper(m.Email)+" ")
+	s.do(t, "", verifyMutation, map[string]any{"e": strings.ToUpper(m.Email), "c": code}, &v)
+
+	// Every kind of bad token gets the very same answer as a logged-out one.
+	live := s.addMember(t, db.RoleMember)
+	var base auth.Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(live.Token, &base); err != nil {
+		t.Fatalf("parse a server token: %v", err)
+	}
+	sum := sha256.Sum256([]byte(testSecret))
+	kid := hex.EncodeToString(sum[:4])
+	now := time.Now()
+	craft := func(edit func(c *auth.Claims, h map[string]any), method jwt.SigningMethod, key any) string {
+		c := base
+		c.IssuedAt = jwt.NewNumericDate(now.Add(-time.Minute))
+		c.NotBefore = jwt.NewNumericDate(now.Add(-time.Minute))
+		c.ExpiresAt = jwt.NewNumericDate(now.Add(10 * time.Minute))
+		tok := jwt.NewWithClaims(method, &c)
+		tok.Header["typ"] = auth.TokenType
+		tok.Header["kid"] = kid
+		if edit != nil {
+			edit(&c, tok.Header)
+		}
+		signed, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatalf("sign: %v", err)
+		}
+		return signed
+	}
+	secret := []byte(testSecret)
+	// The crafting itself is right: unchanged, the token works.
+	s.do(t, craft(nil, jwt.SigningMethodHS256, secret), meQuery, nil, &me)
+	if me.Me.ID != live.ID {
+		t.Fatalf("crafted token acted for %s, want %s", me.Me.ID, live.ID)
+	}
+	tamper := func(tok string, part int) string {
+		parts := strings.Split(tok, ".")
+		b := []byte(parts[part])
+		i := len(b) / 2
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		parts[part] = string(b)
+		return strings.Join(parts, ".")
+	}
+	bad := map[string]string{
+		"tampered payload":   tamper(live.Token, 1),
+		"tampered signature": tamper(live.Token, 2),
+		"other secret":       craft(nil, jwt.SigningMethodHS256, []byte("another-secret-of-forty-bytes-0123456789")),
+		"expired": craft(func(c *auth.Claims, _ map[string]any) {
+			c.IssuedAt = jwt.NewNumericDate(now.Add(-2 * time.Hour))
+			c.NotBefore = jwt.NewNumericDate(now.Add(-2 * time.Hour))
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
+		}, jwt.SigningMethodHS256, secret),
+		"without expiry": craft(func(c *auth.Claims, _ map[string]any) { c.ExpiresAt = nil }, jwt.SigningMethodHS256, secret),
+		"not yet valid": craft(func(c *auth.Claims, _ map[string]any) {
+			c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour))
+		}, jwt.SigningMethodHS256, secret),
+		"issued in the future": craft(func(c *auth.Claims, _ map[string]any) {
+			c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour))
+		}, jwt.SigningMethodHS256, secret),
+		"wrong issuer":   craft(func(c *auth.Claims, _ map[string]any) { c.Issuer = "someone-else" }, jwt.SigningMethodHS256, secret),
+		"wrong audience": craft(func(c *auth.Claims, _ map[string]any) { c.Audience = jwt.ClaimStrings{"other-app"} }, jwt.SigningMethodHS256, secret),
+		"alg none":       craft(nil, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType),
+		"HS512":          craft(nil, jwt.SigningMethodHS512, secret),
+		"missing typ":    craft(func(_ *auth.Claims, h map[string]any) { delete(h, "typ") }, jwt.SigningMethodHS256, secret),
+		"typ JWT":        craft(func(_ *auth.Claims, h map[string]any) { h["typ"] = "JWT" }, jwt.SigningMethodHS256, secret),
+		"unknown kid":    craft(func(_ *auth.Claims, h map[string]any) { h["kid"] = "00000000" }, jwt.SigningMethodHS256, secret),
+		"unknown session": craft(func(c *auth.Claims, _ map[string]any) {
+			c.SessionID = "6f1c7e8a-0000-4000-8000-000000000000"
+		}, jwt.SigningMethodHS256, secret),
+		"another member's subject": craft(func(c *auth.Claims, _ map[string]any) { c.Subject = m.ID }, jwt.SigningMethodHS256, secret),
+		"without session":          craft(func(c *auth.Claims, _ map[string]any) { c.SessionID = "" }, jwt.SigningMethodHS256, secret),
+		"garbage":                  "not.a.token",
+	}
+	for name, tok := range bad {
+		r := s.gql(t, tok, meQuery, nil)
+		wantRefused(t, r, name)
+		if string(r.Body) != string(loggedOut.Body) || r.Header.Get("WWW-Authenticate") != loggedOut.Header.Get("WWW-Authenticate") {
+			t.Fatalf("%s: answered %s (%q), a logged-out token %s (%q): every bad token must get the same answer",
+				name, r, r.Header.Get("WWW-Authenticate"), loggedOut, loggedOut.Header.Get("WWW-Authenticate"))
+		}
+	}
+	// Other schemes than Bearer are bad tokens too.
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Basic bWVtYmVyOnB3")
+	r = s.send(t, req)
+	wantRefused(t, r, "Basic credentials")
+	if string(r.Body) != string(loggedOut.Body) {
+		t.Fatalf("Basic credentials answered %s, want %s", r, loggedOut)
+	}
+	// The live session was never disturbed.
+	s.do(t, live.Token, meQuery, nil, &me)
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return n
+}
+
+func TestLoginCodeRequestsAreRateLimited(t *testing.T) {
+	t.Parallel()
+	const window = 15 * time.Minute
+	// sameWindow runs f and reports whether it ran within one rate-limit
+	// window, so a window boundary falling inside cannot fail the test.
+	sameWindow := func(f func()) bool {
+		start := time.Now()
+		f()
+		return time.Now().Truncate(window).Equal(start.Truncate(window))
+	}
+	request := func(t *testing.T, s *testServer, email string) *gqlResponse {
+		return s.gql(t, "", `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": email})
+	}
+	wantLimited := func(t *testing.T, r *gqlResponse) {
+		t.Helper()
+		if r.Code() != "RATE_LIMITED" || r.HasData() {
+			t.Fatalf("got %s, want RATE_LIMITED", r)
+		}
+		if s := r.Errors[0].Extensions.RetryAfterSeconds; s <= 0 || s > int(window/time.Second) {
+			t.Fatalf("retryAfterSeconds %d, want 1 to %d", s, int(window/time.Second))
+		}
+	}
+
+	t.Run("per email", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t)
+		for attempt := range 2 {
+			m := s.addMember(t, db.RoleMember)
+			stranger := fmt.Sprintf("stranger%d@example.org", attempt)
+			var sixth, strangerSixth *gqlResponse
+			ok := sameWindow(func() {
+				for i := range db.LoginCodeEmailLimit.Max {
+					if r := request(t, s, m.Email); string(r.Body) != `{"data":{"requestLoginCode":true}}` {
+						t.Fatalf("request %d: %s", i+1, r)
+					}
+					if r := request(t, s, stranger); string(r.Body) != `{"data":{"requestLoginCode":true}}` {
+						t.Fatalf("stranger's request %d: %s", i+1, r)
+					}
+				}
+				sixth, strangerSixth = request(t, s, m.Email), request(t, s, stranger)
+			})
+			if !ok {
+				continue
+			}
+			wantLimited(t, sixth)
+			// Strangers are limited alike, so the limit tells nothing.
+			wantLimited(t, strangerSixth)
+			// The limit is per email: another address still gets a code.
+			other := s.addMember(t, db.RoleMember)
+			s.requestCode(t, other.Email)
+			return
+		}
+		t.Fatalf("both tries crossed a rate-limit window")
+	})
+
+	t.Run("per client address", func(t *testing.T) {
+		t.Parallel()
+		for range 2 {
+			// Each try has a server of its own, so its counters start at zero.
+			s := startServer(t)
+			var last *gqlResponse
+			ok := sameWindow(func() {
+				for i := range db.LoginCodeAddressLimit.Max {
+					if r := request(t, s, fmt.Sprintf("someone%d@example.org", i)); r.Code() != "" {
+						t.Fatalf("request %d: %s", i+1, r)
+					}
+				}
+				last = request(t, s, "one-more@example.org")
+			})
+			if ok {
+				wantLimited(t, last)
+				return
+			}
+		}
+		t.Fatalf("both tries crossed a rate-limit window")
+	})
+}
