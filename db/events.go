@@ -66,12 +66,15 @@ type MemberEvent struct {
 type Notifier interface {
 	LinesChanged(lineIDs ...string)
 	MembersChanged(memberIDs ...string)
+	// PushQueued says the push outbox has new messages.
+	PushQueued()
 }
 
 type noNotifier struct{}
 
 func (noNotifier) LinesChanged(...string)   {}
 func (noNotifier) MembersChanged(...string) {}
+func (noNotifier) PushQueued()              {}
 
 // SetNotifier installs the notifier told about new events. Call it before
 // serving.
@@ -82,9 +85,11 @@ func (s *Store) SetNotifier(n Notifier) { s.notifier = n }
 type changes struct {
 	lines   []string
 	members []string
+	// push is set when outbox rows were written.
+	push bool
 }
 
-func (c *changes) reset() { c.lines, c.members = c.lines[:0], c.members[:0] }
+func (c *changes) reset() { c.lines, c.members, c.push = c.lines[:0], c.members[:0], false }
 
 func (s *Store) publish(c *changes) {
 	if len(c.lines) > 0 {
@@ -92,6 +97,9 @@ func (s *Store) publish(c *changes) {
 	}
 	if len(c.members) > 0 {
 		s.notifier.MembersChanged(slices.Compact(slices.Sorted(slices.Values(c.members)))...)
+	}
+	if c.push {
+		s.notifier.PushQueued()
 	}
 }
 
@@ -148,7 +156,9 @@ func (s *Store) memberEvents(ctx context.Context, tx pgx.Tx, c *changes, memberI
 		return err
 	}
 	c.members = append(c.members, ids...)
-	return nil
+	// Every personal event is also a push notification of the same name.
+	_, err := s.enqueuePush(ctx, tx, c, ids, NotificationKind(kind), shiftID, signupID, announcementID, nil, kind == MemberUrgentAnnouncement)
+	return err
 }
 
 const lineEventsAfterSQL = `

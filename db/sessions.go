@@ -277,14 +277,32 @@ func (s *Store) RefreshSession(ctx context.Context, token string) (sess *Session
 	return sess, err
 }
 
-// Logout revokes the caller's session.
+// Logout revokes the caller's session and forgets the device it registered,
+// so a phone handed on stops receiving the member's notifications.
 func (s *Store) Logout(ctx context.Context, actor Actor) (err error) {
 	defer wrap(&err, "Logout")
 	if err := actor.requireMember(); err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, revokeSessionSQL, actor.SessionID, s.clock.Now())
-	return err
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, revokeSessionSQL, actor.SessionID, s.clock.Now()); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `DELETE FROM devices WHERE session_id = $1 RETURNING token`, actor.SessionID)
+		if err != nil {
+			return err
+		}
+		tokens, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, token := range tokens {
+			if _, err := tx.Exec(ctx, cancelDevicePushSQL, token, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // SessionActor returns the actor of a live session, checked on every request

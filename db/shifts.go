@@ -199,6 +199,11 @@ func (s *Store) UpdateShift(ctx context.Context, actor Actor, in ShiftUpdate) (s
 				return err
 			}
 		}
+		if moved {
+			if err := cancelReminders(ctx, tx, nil, []string{sh.ID}); err != nil {
+				return err
+			}
+		}
 		if err := s.memberEvents(ctx, tx, c, affected, MemberShiftChanged, &sh.ID, nil, nil); err != nil {
 			return err
 		}
@@ -255,6 +260,9 @@ func (s *Store) CancelShift(ctx context.Context, actor Actor, id string) (sh *Sh
 		}
 		sh, err = scanShift(tx.QueryRow(ctx, cancelShiftSQL, id, now))
 		if err != nil {
+			return err
+		}
+		if err := cancelReminders(ctx, tx, nil, []string{sh.ID}); err != nil {
 			return err
 		}
 		if err := s.memberEvents(ctx, tx, c, affected, MemberShiftCancelled, &sh.ID, nil, nil); err != nil {

@@ -260,6 +260,9 @@ func (s *Store) CancelSignup(ctx context.Context, actor Actor, signupID string) 
 		if _, err := tx.Exec(ctx, cancelOneSignupSQL, signupID, now); err != nil {
 			return err
 		}
+		if err := cancelReminders(ctx, tx, []string{signupID}, nil); err != nil {
+			return err
+		}
 		before := sh
 		sh, err = scanShift(tx.QueryRow(ctx, uncountSignupSQL, shiftID, cur.Status))
 		if err != nil {

@@ -29,3 +29,12 @@ func shiftConnection(page *db.ShiftPage) *model.ShiftConnection {
 	}
 	return conn
 }
+
+// quietHour shows one end of the quiet hours, or nothing when there are none.
+func quietHour(p *db.NotificationPreferences, minutes int) *string {
+	if p.QuietStart == p.QuietEnd {
+		return nil
+	}
+	v := db.FormatClock(minutes)
+	return &v
+}

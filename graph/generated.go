@@ -36,6 +36,7 @@ type ResolverRoot interface {
 	Member() MemberResolver
 	Mutation() MutationResolver
 	MyEvent() MyEventResolver
+	NotificationPreferences() NotificationPreferencesResolver
 	PicketLine() PicketLineResolver
 	PicketLineEvent() PicketLineEventResolver
 	Query() QueryResolver
@@ -69,6 +70,13 @@ type ComplexityRoot struct {
 		PicketLine func(childComplexity int) int
 	}
 
+	Device struct {
+		CreatedAt  func(childComplexity int) int
+		LastSeenAt func(childComplexity int) int
+		Platform   func(childComplexity int) int
+		Token      func(childComplexity int) int
+	}
+
 	JobAction struct {
 		Announcements       func(childComplexity int) int
 		CancelCutoffMinutes func(childComplexity int) int
@@ -91,24 +99,28 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AssignCaptain    func(childComplexity int, picketLineID string, memberID string) int
-		CancelShift      func(childComplexity int, id string) int
-		CancelSignup     func(childComplexity int, signupID string) int
-		CreateJobAction  func(childComplexity int, input db.NewJobAction) int
-		CreatePicketLine func(childComplexity int, input db.NewPicketLine) int
-		CreateShift      func(childComplexity int, input db.NewShift) int
-		EndJobAction     func(childComplexity int, id string) int
-		Logout           func(childComplexity int) int
-		PostAnnouncement func(childComplexity int, input model.PostAnnouncementInput) int
-		RefreshSession   func(childComplexity int, refreshToken string) int
-		RemoveCaptain    func(childComplexity int, picketLineID string, memberID string) int
-		RequestLoginCode func(childComplexity int, email string) int
-		SignUpForShift   func(childComplexity int, shiftID string, idempotencyKey *string) int
-		UpdateJobAction  func(childComplexity int, input db.JobActionUpdate) int
-		UpdateMyContact  func(childComplexity int, input db.ContactUpdate) int
-		UpdatePicketLine func(childComplexity int, input db.PicketLineUpdate) int
-		UpdateShift      func(childComplexity int, input db.ShiftUpdate) int
-		VerifyLoginCode  func(childComplexity int, email string, code string) int
+		AssignCaptain                 func(childComplexity int, picketLineID string, memberID string) int
+		CallForCoverage               func(childComplexity int, shiftID string, message *string) int
+		CancelShift                   func(childComplexity int, id string) int
+		CancelSignup                  func(childComplexity int, signupID string) int
+		CreateJobAction               func(childComplexity int, input db.NewJobAction) int
+		CreatePicketLine              func(childComplexity int, input db.NewPicketLine) int
+		CreateShift                   func(childComplexity int, input db.NewShift) int
+		EndJobAction                  func(childComplexity int, id string) int
+		Logout                        func(childComplexity int) int
+		PostAnnouncement              func(childComplexity int, input model.PostAnnouncementInput) int
+		RefreshSession                func(childComplexity int, refreshToken string) int
+		RegisterDevice                func(childComplexity int, token string, platform db.DevicePlatform) int
+		RemoveCaptain                 func(childComplexity int, picketLineID string, memberID string) int
+		RequestLoginCode              func(childComplexity int, email string) int
+		SignUpForShift                func(childComplexity int, shiftID string, idempotencyKey *string) int
+		UnregisterDevice              func(childComplexity int, token string) int
+		UpdateJobAction               func(childComplexity int, input db.JobActionUpdate) int
+		UpdateMyContact               func(childComplexity int, input db.ContactUpdate) int
+		UpdateNotificationPreferences func(childComplexity int, input db.PreferencesUpdate) int
+		UpdatePicketLine              func(childComplexity int, input db.PicketLineUpdate) int
+		UpdateShift                   func(childComplexity int, input db.ShiftUpdate) int
+		VerifyLoginCode               func(childComplexity int, email string, code string) int
 	}
 
 	MyEvent struct {
@@ -118,6 +130,13 @@ type ComplexityRoot struct {
 		OccurredAt   func(childComplexity int) int
 		Shift        func(childComplexity int) int
 		Signup       func(childComplexity int) int
+	}
+
+	NotificationPreferences struct {
+		Enabled    func(childComplexity int) int
+		QuietEnd   func(childComplexity int) int
+		QuietStart func(childComplexity int) int
+		TimeZone   func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -149,13 +168,15 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		JobAction  func(childComplexity int, id string) int
-		JobActions func(childComplexity int) int
-		Me         func(childComplexity int) int
-		MyShifts   func(childComplexity int) int
-		OpenShifts func(childComplexity int, jobActionID *string, from *time.Time, to *time.Time, first *int, after *string) int
-		PicketLine func(childComplexity int, id string) int
-		Shift      func(childComplexity int, id string) int
+		JobAction                 func(childComplexity int, id string) int
+		JobActions                func(childComplexity int) int
+		Me                        func(childComplexity int) int
+		MyDevices                 func(childComplexity int) int
+		MyNotificationPreferences func(childComplexity int) int
+		MyShifts                  func(childComplexity int) int
+		OpenShifts                func(childComplexity int, jobActionID *string, from *time.Time, to *time.Time, first *int, after *string) int
+		PicketLine                func(childComplexity int, id string) int
+		Shift                     func(childComplexity int, id string) int
 	}
 
 	Shift struct {
@@ -239,6 +260,10 @@ type MutationResolver interface {
 	SignUpForShift(ctx context.Context, shiftID string, idempotencyKey *string) (*db.Signup, error)
 	CancelSignup(ctx context.Context, signupID string) (*db.Signup, error)
 	PostAnnouncement(ctx context.Context, input model.PostAnnouncementInput) (*db.Announcement, error)
+	RegisterDevice(ctx context.Context, token string, platform db.DevicePlatform) (*db.Device, error)
+	UnregisterDevice(ctx context.Context, token string) (bool, error)
+	UpdateNotificationPreferences(ctx context.Context, input db.PreferencesUpdate) (*db.NotificationPreferences, error)
+	CallForCoverage(ctx context.Context, shiftID string, message *string) (int, error)
 }
 type MyEventResolver interface {
 	Cursor(ctx context.Context, obj *db.MemberEvent) (string, error)
@@ -246,6 +271,11 @@ type MyEventResolver interface {
 	Shift(ctx context.Context, obj *db.MemberEvent) (*db.Shift, error)
 	Signup(ctx context.Context, obj *db.MemberEvent) (*db.Signup, error)
 	Announcement(ctx context.Context, obj *db.MemberEvent) (*db.Announcement, error)
+}
+type NotificationPreferencesResolver interface {
+	Enabled(ctx context.Context, obj *db.NotificationPreferences) ([]db.NotificationKind, error)
+	QuietStart(ctx context.Context, obj *db.NotificationPreferences) (*string, error)
+	QuietEnd(ctx context.Context, obj *db.NotificationPreferences) (*string, error)
 }
 type PicketLineResolver interface {
 	Address(ctx context.Context, obj *db.PicketLine) (*string, error)
@@ -271,6 +301,8 @@ type QueryResolver interface {
 	Shift(ctx context.Context, id string) (*db.Shift, error)
 	MyShifts(ctx context.Context) ([]*db.Signup, error)
 	OpenShifts(ctx context.Context, jobActionID *string, from *time.Time, to *time.Time, first *int, after *string) (*model.ShiftConnection, error)
+	MyDevices(ctx context.Context) ([]*db.Device, error)
+	MyNotificationPreferences(ctx context.Context) (*db.NotificationPreferences, error)
 }
 type ShiftResolver interface {
 	PicketLine(ctx context.Context, obj *db.Shift) (*db.PicketLine, error)
@@ -380,6 +412,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CaptainAssignment.PicketLine(childComplexity), true
 
+	case "Device.createdAt":
+		if e.ComplexityRoot.Device.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.CreatedAt(childComplexity), true
+	case "Device.lastSeenAt":
+		if e.ComplexityRoot.Device.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.LastSeenAt(childComplexity), true
+	case "Device.platform":
+		if e.ComplexityRoot.Device.Platform == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.Platform(childComplexity), true
+	case "Device.token":
+		if e.ComplexityRoot.Device.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Device.Token(childComplexity), true
+
 	case "JobAction.announcements":
 		if e.ComplexityRoot.JobAction.Announcements == nil {
 			break
@@ -483,6 +540,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AssignCaptain(childComplexity, args["picketLineId"].(string), args["memberId"].(string)), true
+	case "Mutation.callForCoverage":
+		if e.ComplexityRoot.Mutation.CallForCoverage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_callForCoverage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CallForCoverage(childComplexity, args["shiftId"].(string), args["message"].(*string)), true
 	case "Mutation.cancelShift":
 		if e.ComplexityRoot.Mutation.CancelShift == nil {
 			break
@@ -577,6 +645,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.registerDevice":
+		if e.ComplexityRoot.Mutation.RegisterDevice == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_registerDevice_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterDevice(childComplexity, args["token"].(string), args["platform"].(db.DevicePlatform)), true
 	case "Mutation.removeCaptain":
 		if e.ComplexityRoot.Mutation.RemoveCaptain == nil {
 			break
@@ -610,6 +689,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignUpForShift(childComplexity, args["shiftId"].(string), args["idempotencyKey"].(*string)), true
+	case "Mutation.unregisterDevice":
+		if e.ComplexityRoot.Mutation.UnregisterDevice == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unregisterDevice_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnregisterDevice(childComplexity, args["token"].(string)), true
 	case "Mutation.updateJobAction":
 		if e.ComplexityRoot.Mutation.UpdateJobAction == nil {
 			break
@@ -632,6 +722,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateMyContact(childComplexity, args["input"].(db.ContactUpdate)), true
+	case "Mutation.updateNotificationPreferences":
+		if e.ComplexityRoot.Mutation.UpdateNotificationPreferences == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateNotificationPreferences_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateNotificationPreferences(childComplexity, args["input"].(db.PreferencesUpdate)), true
 	case "Mutation.updatePicketLine":
 		if e.ComplexityRoot.Mutation.UpdatePicketLine == nil {
 			break
@@ -702,6 +803,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MyEvent.Signup(childComplexity), true
+
+	case "NotificationPreferences.enabled":
+		if e.ComplexityRoot.NotificationPreferences.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationPreferences.Enabled(childComplexity), true
+	case "NotificationPreferences.quietEnd":
+		if e.ComplexityRoot.NotificationPreferences.QuietEnd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationPreferences.QuietEnd(childComplexity), true
+	case "NotificationPreferences.quietStart":
+		if e.ComplexityRoot.NotificationPreferences.QuietStart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationPreferences.QuietStart(childComplexity), true
+	case "NotificationPreferences.timeZone":
+		if e.ComplexityRoot.NotificationPreferences.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationPreferences.TimeZone(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -848,6 +974,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.myDevices":
+		if e.ComplexityRoot.Query.MyDevices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.MyDevices(childComplexity), true
+	case "Query.myNotificationPreferences":
+		if e.ComplexityRoot.Query.MyNotificationPreferences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.MyNotificationPreferences(childComplexity), true
 	case "Query.myShifts":
 		if e.ComplexityRoot.Query.MyShifts == nil {
 			break
@@ -1053,6 +1191,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateJobActionInput", ec.unmarshalInputCreateJobActionInput),
 			graphql.NewInputUnmarshaler("CreatePicketLineInput", ec.unmarshalInputCreatePicketLineInput),
 			graphql.NewInputUnmarshaler("CreateShiftInput", ec.unmarshalInputCreateShiftInput),
+			graphql.NewInputUnmarshaler("NotificationPreferencesInput", ec.unmarshalInputNotificationPreferencesInput),
 			graphql.NewInputUnmarshaler("PostAnnouncementInput", ec.unmarshalInputPostAnnouncementInput),
 			graphql.NewInputUnmarshaler("UpdateContactInput", ec.unmarshalInputUpdateContactInput),
 			graphql.NewInputUnmarshaler("UpdateJobActionInput", ec.unmarshalInputUpdateJobActionInput),
@@ -1180,6 +1319,10 @@ type Query {
   the ` + "`" + `endCursor` + "`" + ` of the previous page.
   """
   openShifts(jobActionId: ID, from: Time, to: Time, first: Int, after: String): ShiftConnection!
+  "The devices that receive the caller's push notifications."
+  myDevices: [Device!]!
+  "Which push notifications the caller wants, and when."
+  myNotificationPreferences: NotificationPreferences!
 }
 
 """
@@ -1253,6 +1396,75 @@ type Mutation {
   a whole job action (coordinators). Give exactly one of the two targets.
   """
   postAnnouncement(input: PostAnnouncementInput!): Announcement!
+
+  """
+  Registers the caller's device for push notifications with its Firebase
+  Cloud Messaging token. Call it at every app start: a token not registered
+  for 60 days is forgotten. A token belongs to one member; registering it
+  again moves it. Logging out forgets the device.
+  """
+  registerDevice(token: String!, platform: DevicePlatform!): Device!
+  "Stops push notifications to a device; true if it was the caller's."
+  unregisterDevice(token: String!): Boolean!
+  "Changes which push notifications the caller wants, and their quiet hours."
+  updateNotificationPreferences(input: NotificationPreferencesInput!): NotificationPreferences!
+  """
+  Asks members free at the time of an understaffed shift to take it, by push
+  notification (at most once per shift per 30 minutes), and returns how many
+  members were notified. ` + "`" + `message` + "`" + ` (up to 500 characters) is shown in the
+  notification: write nothing in it you would not put on a public sign.
+  The line's captains and coordinators.
+  """
+  callForCoverage(shiftId: ID!, message: String): Int!
+}
+
+"A phone or browser that receives push notifications."
+type Device {
+  token: String!
+  platform: DevicePlatform!
+  createdAt: Time!
+  "When the app last registered it."
+  lastSeenAt: Time!
+}
+
+enum DevicePlatform {
+  ANDROID
+  IOS
+  WEB
+}
+
+"""
+What a push notification is about. Each carries data ` + "`" + `event_id` + "`" + ` (drop
+repeats by it), ` + "`" + `kind` + "`" + `, and the ids of its ` + "`" + `shift_id` + "`" + `, ` + "`" + `signup_id` + "`" + ` or
+` + "`" + `announcement_id` + "`" + `; the app fetches the rest.
+"""
+enum NotificationKind {
+  WAITLIST_PROMOTED
+  "12 hours and 1 hour before a shift the member holds."
+  SHIFT_REMINDER
+  SHIFT_CHANGED
+  SHIFT_CANCELLED
+  "Cannot be turned off, and breaks quiet hours."
+  URGENT_ANNOUNCEMENT
+  COVERAGE_CALL
+}
+
+type NotificationPreferences {
+  enabled: [NotificationKind!]!
+  "Start of quiet hours, HH:MM in timeZone; null when there are none."
+  quietStart: String
+  quietEnd: String
+  "An IANA time zone such as America/Edmonton."
+  timeZone: String!
+}
+
+input NotificationPreferencesInput {
+  "The kinds wanted; URGENT_ANNOUNCEMENT is always on. Omit to keep."
+  enabled: [NotificationKind!]
+  "HH:MM; equal start and end turn quiet hours off."
+  quietStart: String
+  quietEnd: String
+  timeZone: String
 }
 
 "A person in the union. Contact details are visible only to those entitled to them, and null otherwise."
@@ -1607,6 +1819,20 @@ func (ec *executionContext) childFields_CaptainAssignment(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type CaptainAssignment", field.Name)
 }
 
+func (ec *executionContext) childFields_Device(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_Device_token(ctx, field)
+	case "platform":
+		return ec.fieldContext_Device_platform(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Device_createdAt(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_Device_lastSeenAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Device", field.Name)
+}
+
 func (ec *executionContext) childFields_JobAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1665,6 +1891,20 @@ func (ec *executionContext) childFields_MyEvent(ctx context.Context, field graph
 		return ec.fieldContext_MyEvent_announcement(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MyEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationPreferences(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "enabled":
+		return ec.fieldContext_NotificationPreferences_enabled(ctx, field)
+	case "quietStart":
+		return ec.fieldContext_NotificationPreferences_quietStart(ctx, field)
+	case "quietEnd":
+		return ec.fieldContext_NotificationPreferences_quietEnd(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_NotificationPreferences_timeZone(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationPreferences", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1927,6 +2167,28 @@ func (ec *executionContext) field_Mutation_assignCaptain_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_callForCoverage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "shiftId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["shiftId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "message",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["message"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_cancelShift_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2039,6 +2301,28 @@ func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_registerDevice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "token",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["token"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "platform",
+		func(ctx context.Context, v any) (db.DevicePlatform, error) {
+			return ec.unmarshalNDevicePlatform2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDevicePlatform(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["platform"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_removeCaptain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2097,6 +2381,20 @@ func (ec *executionContext) field_Mutation_signUpForShift_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_unregisterDevice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "token",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["token"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateJobAction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2117,6 +2415,20 @@ func (ec *executionContext) field_Mutation_updateMyContact_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (db.ContactUpdate, error) {
 			return ec.unmarshalNUpdateContactInput2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐContactUpdate(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateNotificationPreferences_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (db.PreferencesUpdate, error) {
+			return ec.unmarshalNNotificationPreferencesInput2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPreferencesUpdate(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2719,6 +3031,98 @@ func (ec *executionContext) _CaptainAssignment_assignedAt(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_CaptainAssignment_assignedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CaptainAssignment", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Device_token(ctx context.Context, field graphql.CollectedField, obj *db.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Device_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Device", field, false, false, "String")
+}
+
+func (ec *executionContext) _Device_platform(ctx context.Context, field graphql.CollectedField, obj *db.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_platform(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Platform, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v db.DevicePlatform) graphql.Marshaler {
+			return ec.marshalNDevicePlatform2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDevicePlatform(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Device_platform(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Device", field, false, false, "DevicePlatform")
+}
+
+func (ec *executionContext) _Device_createdAt(ctx context.Context, field graphql.CollectedField, obj *db.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Device_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Device", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Device_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *db.Device) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Device_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Device_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Device", field, false, false, "Time")
 }
 
 func (ec *executionContext) _JobAction_id(ctx context.Context, field graphql.CollectedField, obj *db.JobAction) (ret graphql.Marshaler) {
@@ -3855,6 +4259,182 @@ func (ec *executionContext) fieldContext_Mutation_postAnnouncement(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_registerDevice(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_registerDevice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RegisterDevice(ctx, fc.Args["token"].(string), fc.Args["platform"].(db.DevicePlatform))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Device) graphql.Marshaler {
+			return ec.marshalNDevice2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDevice(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_registerDevice(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Device(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_registerDevice_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unregisterDevice(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unregisterDevice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnregisterDevice(ctx, fc.Args["token"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unregisterDevice(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unregisterDevice_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateNotificationPreferences(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateNotificationPreferences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateNotificationPreferences(ctx, fc.Args["input"].(db.PreferencesUpdate))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.NotificationPreferences) graphql.Marshaler {
+			return ec.marshalNNotificationPreferences2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationPreferences(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateNotificationPreferences(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationPreferences(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateNotificationPreferences_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_callForCoverage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_callForCoverage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CallForCoverage(ctx, fc.Args["shiftId"].(string), fc.Args["message"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_callForCoverage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_callForCoverage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MyEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *db.MemberEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4018,6 +4598,98 @@ func (ec *executionContext) fieldContext_MyEvent_announcement(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _NotificationPreferences_enabled(ctx context.Context, field graphql.CollectedField, obj *db.NotificationPreferences) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationPreferences_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NotificationPreferences().Enabled(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []db.NotificationKind) graphql.Marshaler {
+			return ec.marshalNNotificationKind2ᚕgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKindᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationPreferences_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationPreferences", field, true, true, "NotificationKind")
+}
+
+func (ec *executionContext) _NotificationPreferences_quietStart(ctx context.Context, field graphql.CollectedField, obj *db.NotificationPreferences) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationPreferences_quietStart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NotificationPreferences().QuietStart(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationPreferences_quietStart(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationPreferences", field, true, true, "String")
+}
+
+func (ec *executionContext) _NotificationPreferences_quietEnd(ctx context.Context, field graphql.CollectedField, obj *db.NotificationPreferences) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationPreferences_quietEnd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.NotificationPreferences().QuietEnd(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationPreferences_quietEnd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationPreferences", field, true, true, "String")
+}
+
+func (ec *executionContext) _NotificationPreferences_timeZone(ctx context.Context, field graphql.CollectedField, obj *db.NotificationPreferences) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationPreferences_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationPreferences_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationPreferences", field, false, false, "String")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
@@ -4791,6 +5463,70 @@ func (ec *executionContext) fieldContext_Query_openShifts(ctx context.Context, f
 	if fc.Args, err = ec.field_Query_openShifts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_myDevices(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_myDevices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().MyDevices(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*db.Device) graphql.Marshaler {
+			return ec.marshalNDevice2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDeviceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_myDevices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Device(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_myNotificationPreferences(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_myNotificationPreferences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().MyNotificationPreferences(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.NotificationPreferences) graphql.Marshaler {
+			return ec.marshalNNotificationPreferences2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationPreferences(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_myNotificationPreferences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationPreferences(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -6797,6 +7533,69 @@ func UnmarshalCreateShiftInput(ctx context.Context, raw any) (db.NewShift, error
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputNotificationPreferencesInput(ctx context.Context, obj any) (db.PreferencesUpdate, error) {
+	var it db.PreferencesUpdate
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"enabled", "quietStart", "quietEnd", "timeZone"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalONotificationKind2ᚕgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "quietStart":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quietStart"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuietStart = data
+		case "quietEnd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quietEnd"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuietEnd = data
+		case "timeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeZone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeZone = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalNotificationPreferencesInput unmarshals raw into the NotificationPreferencesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalNotificationPreferencesInput(ctx context.Context, raw any) (db.PreferencesUpdate, error) {
+	var out db.PreferencesUpdate
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "NotificationPreferencesInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputPostAnnouncementInput(ctx context.Context, obj any) (model.PostAnnouncementInput, error) {
 	var it model.PostAnnouncementInput
 	if obj == nil {
@@ -7288,6 +8087,54 @@ func (ec *executionContext) _CaptainAssignment(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var deviceImplementors = []string{"Device"}
+
+func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, obj *db.Device) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deviceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Device")
+		case "token":
+			out.Values[i] = ec._Device_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "platform":
+			out.Values[i] = ec._Device_platform(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Device_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSeenAt":
+			out.Values[i] = ec._Device_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var jobActionImplementors = []string{"JobAction"}
 
 func (ec *executionContext) _JobAction(ctx context.Context, sel ast.SelectionSet, obj *db.JobAction) graphql.Marshaler {
@@ -7570,6 +8417,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "registerDevice":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_registerDevice(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unregisterDevice":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unregisterDevice(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateNotificationPreferences":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateNotificationPreferences(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "callForCoverage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_callForCoverage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7632,6 +8507,57 @@ func (ec *executionContext) _MyEvent(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._MyEvent_announcement(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var notificationPreferencesImplementors = []string{"NotificationPreferences"}
+
+func (ec *executionContext) _NotificationPreferences(ctx context.Context, sel ast.SelectionSet, obj *db.NotificationPreferences) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, notificationPreferencesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NotificationPreferences")
+		case "enabled":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NotificationPreferences_enabled(ctx, field, obj)
+				})
+		case "quietStart":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NotificationPreferences_quietStart(ctx, field, obj)
+				})
+		case "quietEnd":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._NotificationPreferences_quietEnd(ctx, field, obj)
+				})
+		case "timeZone":
+			out.Values[i] = ec._NotificationPreferences_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7898,6 +8824,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_openShifts(ctx, field)
+				})
+		case "myDevices":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_myDevices(ctx, field)
+				})
+		case "myNotificationPreferences":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_myNotificationPreferences(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -8605,6 +9543,45 @@ func (ec *executionContext) unmarshalNCreateShiftInput2githubᚗcomᚋpicketline
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNDevice2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDeviceᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Device) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDevice2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDevice(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDevice2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDevice(ctx context.Context, sel ast.SelectionSet, v *db.Device) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Device!")
+		return graphql.Null
+	}
+	return ec._Device(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDevicePlatform2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDevicePlatform(ctx context.Context, v any) (db.DevicePlatform, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.DevicePlatform(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDevicePlatform2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐDevicePlatform(ctx context.Context, sel ast.SelectionSet, v db.DevicePlatform) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "DevicePlatform!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8746,6 +9723,64 @@ func (ec *executionContext) marshalNMyEventKind2githubᚗcomᚋpicketlineᚋpick
 		graphql.AddInvalidNullFromMarshaler(ctx, "MyEventKind!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNNotificationKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKind(ctx context.Context, v any) (db.NotificationKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := db.NotificationKind(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNNotificationKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKind(ctx context.Context, sel ast.SelectionSet, v db.NotificationKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "NotificationKind!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNNotificationKind2ᚕgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKindᚄ(ctx context.Context, v any) ([]db.NotificationKind, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]db.NotificationKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNNotificationKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNNotificationKind2ᚕgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKindᚄ(ctx context.Context, sel ast.SelectionSet, v []db.NotificationKind) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNotificationKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNotificationPreferences2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationPreferences(ctx context.Context, sel ast.SelectionSet, v *db.NotificationPreferences) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NotificationPreferences!")
+		return graphql.Null
+	}
+	return ec._NotificationPreferences(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNNotificationPreferencesInput2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPreferencesUpdate(ctx context.Context, v any) (db.PreferencesUpdate, error) {
+	res, err := ec.unmarshalInputNotificationPreferencesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -9222,6 +10257,42 @@ func (ec *executionContext) marshalOJobActionKind2ᚖgithubᚗcomᚋpicketline�
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) unmarshalONotificationKind2ᚕgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKindᚄ(ctx context.Context, v any) ([]db.NotificationKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]db.NotificationKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNNotificationKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalONotificationKind2ᚕgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKindᚄ(ctx context.Context, sel ast.SelectionSet, v []db.NotificationKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNotificationKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐNotificationKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOPicketLine2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPicketLine(ctx context.Context, sel ast.SelectionSet, v *db.PicketLine) graphql.Marshaler {

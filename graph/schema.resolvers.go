@@ -195,6 +195,30 @@ func (r *mutationResolver) PostAnnouncement(ctx context.Context, input model.Pos
 	})
 }
 
+// RegisterDevice is the resolver for the registerDevice field.
+func (r *mutationResolver) RegisterDevice(ctx context.Context, token string, platform db.DevicePlatform) (*db.Device, error) {
+	return r.Store.RegisterDevice(ctx, actor(ctx), token, platform)
+}
+
+// UnregisterDevice is the resolver for the unregisterDevice field.
+func (r *mutationResolver) UnregisterDevice(ctx context.Context, token string) (bool, error) {
+	return r.Store.UnregisterDevice(ctx, actor(ctx), token)
+}
+
+// UpdateNotificationPreferences is the resolver for the updateNotificationPreferences field.
+func (r *mutationResolver) UpdateNotificationPreferences(ctx context.Context, input db.PreferencesUpdate) (*db.NotificationPreferences, error) {
+	return r.Store.UpdateNotificationPreferences(ctx, actor(ctx), input)
+}
+
+// CallForCoverage is the resolver for the callForCoverage field.
+func (r *mutationResolver) CallForCoverage(ctx context.Context, shiftID string, message *string) (int, error) {
+	var text string
+	if message != nil {
+		text = *message
+	}
+	return r.Store.CallForCoverage(ctx, actor(ctx), shiftID, text)
+}
+
 // Cursor is the resolver for the cursor field.
 func (r *myEventResolver) Cursor(ctx context.Context, obj *db.MemberEvent) (string, error) {
 	return db.MemberCursor(obj.Seq), nil
@@ -213,6 +237,21 @@ func (r *myEventResolver) Signup(ctx context.Context, obj *db.MemberEvent) (*db.
 // Announcement is the resolver for the announcement field.
 func (r *myEventResolver) Announcement(ctx context.Context, obj *db.MemberEvent) (*db.Announcement, error) {
 	return loadOptional(ctx, loaders(ctx).Announcements, obj.AnnouncementID)
+}
+
+// Enabled is the resolver for the enabled field.
+func (r *notificationPreferencesResolver) Enabled(ctx context.Context, obj *db.NotificationPreferences) ([]db.NotificationKind, error) {
+	return obj.EnabledKinds(), nil
+}
+
+// QuietStart is the resolver for the quietStart field.
+func (r *notificationPreferencesResolver) QuietStart(ctx context.Context, obj *db.NotificationPreferences) (*string, error) {
+	return quietHour(obj, obj.QuietStart), nil
+}
+
+// QuietEnd is the resolver for the quietEnd field.
+func (r *notificationPreferencesResolver) QuietEnd(ctx context.Context, obj *db.NotificationPreferences) (*string, error) {
+	return quietHour(obj, obj.QuietEnd), nil
 }
 
 // Address is the resolver for the address field.
@@ -315,6 +354,16 @@ func (r *queryResolver) OpenShifts(ctx context.Context, jobActionID *string, fro
 	return shiftConnection(page), nil
 }
 
+// MyDevices is the resolver for the myDevices field.
+func (r *queryResolver) MyDevices(ctx context.Context) ([]*db.Device, error) {
+	return r.Store.MyDevices(ctx, actor(ctx))
+}
+
+// MyNotificationPreferences is the resolver for the myNotificationPreferences field.
+func (r *queryResolver) MyNotificationPreferences(ctx context.Context) (*db.NotificationPreferences, error) {
+	return r.Store.MyNotificationPreferences(ctx, actor(ctx))
+}
+
 // PicketLine is the resolver for the picketLine field.
 func (r *shiftResolver) PicketLine(ctx context.Context, obj *db.Shift) (*db.PicketLine, error) {
 	return load(ctx, loaders(ctx).PicketLines, obj.PicketLineID)
@@ -389,6 +438,11 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 // MyEvent returns MyEventResolver implementation.
 func (r *Resolver) MyEvent() MyEventResolver { return &myEventResolver{r} }
 
+// NotificationPreferences returns NotificationPreferencesResolver implementation.
+func (r *Resolver) NotificationPreferences() NotificationPreferencesResolver {
+	return &notificationPreferencesResolver{r}
+}
+
 // PicketLine returns PicketLineResolver implementation.
 func (r *Resolver) PicketLine() PicketLineResolver { return &picketLineResolver{r} }
 
@@ -408,16 +462,17 @@ func (r *Resolver) Signup() SignupResolver { return &signupResolver{r} }
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
 type (
-	announcementResolver      struct{ *Resolver }
-	captainAssignmentResolver struct{ *Resolver }
-	jobActionResolver         struct{ *Resolver }
-	memberResolver            struct{ *Resolver }
-	mutationResolver          struct{ *Resolver }
-	myEventResolver           struct{ *Resolver }
-	picketLineResolver        struct{ *Resolver }
-	picketLineEventResolver   struct{ *Resolver }
-	queryResolver             struct{ *Resolver }
-	shiftResolver             struct{ *Resolver }
-	signupResolver            struct{ *Resolver }
-	subscriptionResolver      struct{ *Resolver }
+	announcementResolver            struct{ *Resolver }
+	captainAssignmentResolver       struct{ *Resolver }
+	jobActionResolver               struct{ *Resolver }
+	memberResolver                  struct{ *Resolver }
+	mutationResolver                struct{ *Resolver }
+	myEventResolver                 struct{ *Resolver }
+	notificationPreferencesResolver struct{ *Resolver }
+	picketLineResolver              struct{ *Resolver }
+	picketLineEventResolver         struct{ *Resolver }
+	queryResolver                   struct{ *Resolver }
+	shiftResolver                   struct{ *Resolver }
+	signupResolver                  struct{ *Resolver }
+	subscriptionResolver            struct{ *Resolver }
 )

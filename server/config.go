@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/push"
 )
 
 // config is the server's configuration, read once from the environment.
@@ -40,6 +41,14 @@ type config struct {
 	EventRetention time.Duration
 	// WSMaxSubscriptions caps the subscriptions of one websocket.
 	WSMaxSubscriptions int
+	// FirebaseProjectID enables push through FCM; without it push
+	// notifications are only logged.
+	FirebaseProjectID string
+	// FCMEndpoint replaces FCM's address (a fake in tests).
+	FCMEndpoint string
+	// GoogleCredentials is the service account file, if any.
+	GoogleCredentials string
+	Push              push.Config
 	// LoginCodeSender names how login codes reach members. "log" writes
 	// them to the server log; prod must choose it explicitly.
 	LoginCodeSender string
@@ -83,6 +92,27 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.WSMaxSubscriptions, err = intEnv(getenv, "WS_MAX_SUBSCRIPTIONS", 50); err != nil {
 		return c, err
 	}
+	c.FirebaseProjectID = getenv("FIREBASE_PROJECT_ID")
+	c.FCMEndpoint = getenv("FCM_ENDPOINT")
+	c.GoogleCredentials = getenv("GOOGLE_APPLICATION_CREDENTIALS")
+	c.Push = push.DefaultConfig
+	rateLimit, err := intEnv(getenv, "PUSH_RATE", int(push.DefaultConfig.Rate))
+	if err != nil {
+		return c, err
+	}
+	c.Push.Rate = float64(max(rateLimit, 1))
+	if c.Push.Concurrency, err = intEnv(getenv, "PUSH_CONCURRENCY", push.DefaultConfig.Concurrency); err != nil {
+		return c, err
+	}
+	c.Push.Concurrency = max(c.Push.Concurrency, 1)
+	if c.Push.MaxAttempts, err = intEnv(getenv, "PUSH_MAX_ATTEMPTS", push.DefaultConfig.MaxAttempts); err != nil {
+		return c, err
+	}
+	backoff, err := intEnv(getenv, "PUSH_BACKOFF_MS", int(push.DefaultConfig.BaseBackoff/time.Millisecond))
+	if err != nil {
+		return c, err
+	}
+	c.Push.BaseBackoff = time.Duration(max(backoff, 1)) * time.Millisecond
 	if err := c.LogLevel.UnmarshalText([]byte(envOr(getenv, "LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %w", err)
 	}
@@ -156,6 +186,11 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("unreadyDelay", c.UnreadyDelay),
 		slog.Duration("eventRetention", c.EventRetention),
 		slog.Int("wsMaxSubscriptions", c.WSMaxSubscriptions),
+		slog.String("firebaseProject", c.FirebaseProjectID),
+		slog.String("fcmEndpoint", c.FCMEndpoint),
+		slog.Float64("pushRate", c.Push.Rate),
+		slog.Int("pushConcurrency", c.Push.Concurrency),
+		slog.Int("pushMaxAttempts", c.Push.MaxAttempts),
 		slog.String("loginCodeSender", c.LoginCodeSender),
 	)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/push"
 	"github.com/picketline/picketline/server/realtime"
 )
 
@@ -51,6 +52,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	store := db.NewStore(pool, db.SystemClock{}, pepper(cfg.JWTSecret))
 	rt := newRealtime(store, pool, log)
 	store.SetNotifier(rt.notifier)
+	sender, err := newPushSender(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	worker := push.NewWorker(store, sender, cfg.Push, log)
+	rt.notifier.OnPush = worker.Wake
 
 	var ready atomic.Bool
 	srv := &http.Server{
@@ -80,6 +87,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	go rt.notifier.Run(bg)
 	go rt.notifier.Listen(bg, dbase.URL)
 	go purgeLoop(bg, store, cfg.EventRetention, log)
+	pushDone := make(chan struct{})
+	go func() {
+		defer close(pushDone)
+		worker.Run(bg)
+	}()
+	defer func() { stopBackground(); <-pushDone }()
 	ready.Store(true)
 	log.Info("ready")
 
@@ -101,6 +114,16 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newPushSender is FCM when a Firebase project is configured, and the log
+// otherwise, so the server runs with no configuration at all.
+func newPushSender(ctx context.Context, cfg config, log *slog.Logger) (push.Sender, error) {
+	if cfg.FirebaseProjectID == "" {
+		log.Info("no FIREBASE_PROJECT_ID: push notifications are logged, not sent")
+		return push.LogSender{Log: log}, nil
+	}
+	return push.NewFCM(ctx, cfg.FirebaseProjectID, cfg.FCMEndpoint, cfg.FCMEndpoint != "" && cfg.GoogleCredentials == "")
 }
 
 // realtimeParts are the live-delivery pieces of one process.

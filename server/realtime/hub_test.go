@@ -64,6 +64,7 @@ type hubNotifier struct{ hub *Hub }
 
 func (n hubNotifier) LinesChanged(ids ...string)   { n.hub.WakeLines(ids...) }
 func (n hubNotifier) MembersChanged(ids ...string) { n.hub.WakeMembers(ids...) }
+func (n hubNotifier) PushQueued()                  {}
 
 // changeLine makes n changes to the line, each one event.
 func (f *fixture) changeLine(t *testing.T, n int) {

@@ -29,6 +29,8 @@ type Notifier struct {
 	log    *slog.Logger
 	origin string
 	queue  chan string
+	// OnPush is called when the push outbox has new messages.
+	OnPush func()
 }
 
 // NewNotifier returns a Notifier for hub; Run must be running for other
@@ -54,6 +56,14 @@ func (n *Notifier) MembersChanged(memberIDs ...string) {
 	}
 	for _, id := range memberIDs {
 		n.enqueue("m:" + id)
+	}
+}
+
+// PushQueued implements db.Notifier: the local push worker wakes; those
+// of other replicas find the messages at their next poll.
+func (n *Notifier) PushQueued() {
+	if n.OnPush != nil {
+		n.OnPush()
 	}
 }
 

@@ -1,0 +1,272 @@
+package db
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PushStatus is where one outbox message stands.
+type PushStatus string
+
+// The statuses of an outbox message; see migration 003.
+const (
+	PushPending   PushStatus = "PENDING"
+	PushSending   PushStatus = "SENDING"
+	PushSent      PushStatus = "SENT"
+	PushFailed    PushStatus = "FAILED"
+	PushDead      PushStatus = "DEAD"
+	PushCancelled PushStatus = "CANCELLED"
+)
+
+// PushMessage is one notification to one device, as the worker sends it.
+// It names things by id only: the app fetches what it shows.
+type PushMessage struct {
+	ID             int64
+	EventID        string
+	MemberID       string
+	DeviceToken    string
+	Platform       DevicePlatform
+	Kind           NotificationKind
+	ShiftID        *string
+	SignupID       *string
+	AnnouncementID *string
+	Message        *string
+	Urgent         bool
+	Attempts       int
+	ExpiresAt      time.Time
+	Preferences    NotificationPreferences
+}
+
+// Every device of every recipient who wants the kind gets a row; all rows
+// of one member share an event id, so the app can drop repeats.
+const enqueuePushSQL = `
+WITH recipients AS (
+    SELECT m.id AS member_id, gen_random_uuid() AS event_id
+    FROM unnest($1::uuid[]) AS m(id)
+    LEFT JOIN notification_preferences p ON p.member_id = m.id
+    WHERE $2 = 'URGENT_ANNOUNCEMENT' OR NOT ($2 = ANY (COALESCE(p.muted_kinds, '{}')))
+), queued AS (
+    INSERT INTO push_outbox (event_id, member_id, device_token, kind, shift_id, signup_id, announcement_id, message,
+                             urgent, next_attempt_at, expires_at, created_at)
+    SELECT r.event_id, r.member_id, d.token, $2, $3, $4, $5, $6, $7, $8, $9, $8
+    FROM recipients r JOIN devices d ON d.member_id = r.member_id
+    RETURNING member_id
+)
+SELECT count(*), count(DISTINCT member_id) FROM queued`
+
+// pushExpiry is how long a notification is worth delivering: one about a
+// shift until the shift starts (at least an hour), others for a day.
+func pushExpiry(ctx context.Context, tx pgx.Tx, now time.Time, shiftID *string) (time.Time, error) {
+	expires := now.Add(24 * time.Hour)
+	if shiftID == nil {
+		return expires, nil
+	}
+	var start time.Time
+	if err := tx.QueryRow(ctx, `SELECT starts_at FROM shifts WHERE id = $1`, *shiftID).Scan(&start); err != nil {
+		return time.Time{}, err
+	}
+	return maxTime(start, now.Add(time.Hour)), nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// enqueuePush writes outbox rows for members in the use-case's transaction,
+// so a notification exists exactly when the change it tells of committed.
+// It returns how many members it reached.
+func (s *Store) enqueuePush(ctx context.Context, tx pgx.Tx, c *changes, memberIDs []string, kind NotificationKind, shiftID, signupID, announcementID, message *string, urgent bool) (int, error) {
+	if len(memberIDs) == 0 {
+		return 0, nil
+	}
+	now := s.clock.Now()
+	expires, err := pushExpiry(ctx, tx, now, shiftID)
+	if err != nil {
+		return 0, err
+	}
+	var messages, members int
+	err = tx.QueryRow(ctx, enqueuePushSQL, memberIDs, kind, shiftID, signupID, announcementID, message, urgent, now, expires).Scan(&messages, &members)
+	if err != nil {
+		return 0, err
+	}
+	if messages > 0 {
+		c.push = true
+	}
+	return members, nil
+}
+
+const cancelRemindersSQL = `
+UPDATE push_outbox SET status = 'CANCELLED'
+WHERE kind = 'SHIFT_REMINDER' AND status IN ('PENDING', 'SENDING')
+  AND (signup_id = ANY($1) OR shift_id = ANY($2))`
+
+// cancelReminders withdraws reminders not yet sent for cancelled sign-ups
+// or for shifts that moved or were cancelled.
+func cancelReminders(ctx context.Context, tx pgx.Tx, signupIDs, shiftIDs []string) error {
+	_, err := tx.Exec(ctx, cancelRemindersSQL, signupIDs, shiftIDs)
+	return err
+}
+
+// Reminder lead times: 12 hours and 1 hour before a shift.
+var reminderLeads = []int{12 * 60, 60}
+
+// A reminder is due once its lead time is reached; the 12-hour one is
+// skipped when the 1-hour one is already due. shift_reminders makes each
+// reminder of each sign-up and shift start happen once, whichever replica
+// scans first. The event id is derived from the reminder, so a scan retried
+// after a crash could not make a second one either.
+const scheduleRemindersSQL = `
+WITH due AS (
+    INSERT INTO shift_reminders (signup_id, lead_minutes, shift_starts_at, created_at)
+    SELECT s.id, l.lead, sh.starts_at, $1
+    FROM shifts sh
+    JOIN signups s ON s.shift_id = sh.id AND s.status = 'SIGNED_UP'
+    CROSS JOIN unnest($2::int[]) AS l(lead)
+    WHERE sh.starts_at > $1 AND sh.starts_at <= $1 + make_interval(mins => l.lead)
+      AND sh.cancelled_at IS NULL
+      AND (l.lead = (SELECT min(x) FROM unnest($2::int[]) x) OR sh.starts_at > $1 + make_interval(mins => (SELECT min(x) FROM unnest($2::int[]) x)))
+    ON CONFLICT DO NOTHING
+    RETURNING signup_id, lead_minutes, shift_starts_at
+)
+INSERT INTO push_outbox (event_id, member_id, device_token, kind, shift_id, signup_id,
+                         next_attempt_at, expires_at, created_at)
+SELECT md5(due.signup_id::text || ':' || due.lead_minutes || ':' || due.shift_starts_at::text)::uuid,
+       s.member_id, d.token, 'SHIFT_REMINDER', s.shift_id, s.id, $1, due.shift_starts_at, $1
+FROM due
+JOIN signups s ON s.id = due.signup_id
+JOIN devices d ON d.member_id = s.member_id
+LEFT JOIN notification_preferences p ON p.member_id = s.member_id
+WHERE NOT ('SHIFT_REMINDER' = ANY (COALESCE(p.muted_kinds, '{}')))`
+
+// ScheduleReminders queues the shift reminders that have come due and
+// reports how many messages it queued. The push worker runs it
+// periodically; reminders live in the database, so they survive restarts.
+func (s *Store) ScheduleReminders(ctx context.Context) (n int, err error) {
+	defer wrap(&err, "ScheduleReminders")
+	tag, err := s.pool.Exec(ctx, scheduleRemindersSQL, s.clock.Now(), reminderLeads)
+	return int(tag.RowsAffected()), err
+}
+
+// Expired messages are not worth sending; claimed ones whose lease ran
+// out belonged to a worker that died and are sent again (the app drops
+// the repeat by event id).
+const (
+	expirePushSQL = `
+UPDATE push_outbox SET status = 'FAILED', last_error = 'expired before it could be delivered'
+WHERE status IN ('PENDING', 'SENDING') AND expires_at <= $1`
+	claimPushSQL = `
+WITH claimed AS (
+    SELECT id FROM push_outbox
+    WHERE (status = 'PENDING' AND next_attempt_at <= $1) OR (status = 'SENDING' AND claimed_until < $1)
+    ORDER BY urgent DESC, next_attempt_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE push_outbox o SET status = 'SENDING', claimed_until = $2, attempts = o.attempts + 1
+FROM claimed c
+JOIN push_outbox q ON q.id = c.id
+JOIN devices d ON d.token = q.device_token
+LEFT JOIN notification_preferences p ON p.member_id = q.member_id
+WHERE o.id = c.id
+RETURNING o.id, o.event_id, o.member_id, o.device_token, d.platform, o.kind, o.shift_id, o.signup_id,
+          o.announcement_id, o.message, o.urgent, o.attempts, o.expires_at,
+          COALESCE(p.quiet_start, 0), COALESCE(p.quiet_end, 0), COALESCE(p.time_zone, 'UTC')`
+)
+
+// ClaimPush takes up to limit due messages for this worker until lease
+// ends. Workers on several replicas never take the same row (SKIP LOCKED).
+func (s *Store) ClaimPush(ctx context.Context, limit int, lease time.Duration) (_ []PushMessage, err error) {
+	defer wrap(&err, "ClaimPush")
+	now := s.clock.Now()
+	if _, err := s.pool.Exec(ctx, expirePushSQL, now); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, claimPushSQL, now, now.Add(lease), limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PushMessage, error) {
+		var m PushMessage
+		p := &m.Preferences
+		err := r.Scan(&m.ID, &m.EventID, &m.MemberID, &m.DeviceToken, &m.Platform, &m.Kind, &m.ShiftID, &m.SignupID,
+			&m.AnnouncementID, &m.Message, &m.Urgent, &m.Attempts, &m.ExpiresAt, &p.QuietStart, &p.QuietEnd, &p.TimeZone)
+		p.MemberID = m.MemberID
+		return m, err
+	})
+}
+
+// PushSent marks a message delivered to FCM.
+func (s *Store) PushSent(ctx context.Context, id int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE push_outbox SET status = 'SENT', sent_at = $2, claimed_until = NULL WHERE id = $1`, id, s.clock.Now())
+	return err
+}
+
+// PushFailed marks a message refused for good (FCM said the message is
+// invalid): retrying cannot help.
+func (s *Store) PushFailed(ctx context.Context, id int64, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE push_outbox SET status = 'FAILED', last_error = $2, claimed_until = NULL WHERE id = $1`, id, reason)
+	return err
+}
+
+// PushRetry puts a message back for another attempt at time at, or, after
+// maxAttempts, into the dead-letter state operators watch.
+func (s *Store) PushRetry(ctx context.Context, id int64, at time.Time, reason string, maxAttempts int) error {
+	_, err := s.pool.Exec(ctx, `
+UPDATE push_outbox SET
+    status = CASE WHEN attempts >= $4 THEN 'DEAD' ELSE 'PENDING' END,
+    next_attempt_at = $2, last_error = $3, claimed_until = NULL
+WHERE id = $1`, id, at, reason, maxAttempts)
+	return err
+}
+
+// PushDefer holds a message back until at without counting an attempt,
+// for quiet hours.
+func (s *Store) PushDefer(ctx context.Context, id int64, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `
+UPDATE push_outbox SET status = 'PENDING', next_attempt_at = $2, attempts = attempts - 1, claimed_until = NULL
+WHERE id = $1`, id, at)
+	return err
+}
+
+// DropDevice forgets a token FCM no longer accepts, with its unsent messages.
+func (s *Store) DropDevice(ctx context.Context, token string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE push_outbox SET status = 'FAILED', last_error = 'device token no longer valid' WHERE device_token = $1 AND status IN ('PENDING', 'SENDING')`, token); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM devices WHERE token = $1`, token)
+		return err
+	})
+}
+
+// PurgeStaleDevices deletes tokens not registered again for
+// DeviceIdleLimit and reports how many went.
+func (s *Store) PurgeStaleDevices(ctx context.Context) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM devices WHERE last_seen_at < $1`, s.clock.Now().Add(-DeviceIdleLimit))
+	return int(tag.RowsAffected()), err
+}
+
+// PushCounts counts outbox messages by status, for operators.
+func (s *Store) PushCounts(ctx context.Context) (map[PushStatus]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM push_outbox GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[PushStatus]int{}
+	for rows.Next() {
+		var (
+			st PushStatus
+			n  int
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,435 @@
+package push
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/db/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+type fixture struct {
+	t       *testing.T
+	ctx     context.Context
+	store   *db.Store
+	clock   *dbtest.Clock
+	fcm     *fakeFCM
+	sender  *FCM
+	staff   db.Actor
+	lineID  string
+	shiftID string
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	t.Parallel()
+	ctx := context.Background()
+	clock := dbtest.NewClock(time.Now().Truncate(time.Second))
+	f := &fixture{t: t, ctx: ctx, clock: clock, store: db.NewStore(dbtest.NewPool(t), clock, []byte("pepper")), fcm: newFakeFCM(t)}
+	var err error
+	if f.sender, err = NewFCM(ctx, "test-project", f.fcm.URL+"/v1", true); err != nil {
+		t.Fatal(err)
+	}
+	coordinator := f.member(db.RoleCoordinator)
+	f.staff = coordinator
+	ja, err := f.store.CreateJobAction(ctx, f.staff, db.NewJobAction{Name: "Strike", Kind: db.KindStrike, Employer: "E", StartsAt: clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := f.store.CreatePicketLine(ctx, f.staff, db.NewPicketLine{JobActionID: ja.ID, Name: "Gate", Address: "1 Main", Latitude: 1, Longitude: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.lineID = line.ID
+	f.shiftID = f.shift(48 * time.Hour).ID
+	return f
+}
+
+var memberN sync.Mutex
+var memberSeq int
+
+func (f *fixture) member(role db.Role) db.Actor {
+	f.t.Helper()
+	memberN.Lock()
+	memberSeq++
+	n := memberSeq
+	memberN.Unlock()
+	m, err := f.store.AddMember(f.ctx, db.NewMember{Name: "M", Email: "m" + itoa(n) + "@example.org", Role: role})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	sess, err := f.store.StartSession(f.ctx, m.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return db.Actor{MemberID: m.ID, Role: role, SessionID: sess.ID}
+}
+
+func (f *fixture) device(a db.Actor, token string) {
+	f.t.Helper()
+	if _, err := f.store.RegisterDevice(f.ctx, a, token, db.PlatformAndroid); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) shift(in time.Duration) *db.Shift {
+	f.t.Helper()
+	start := f.clock.Now().Add(in)
+	sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: start, EndsAt: start.Add(2 * time.Hour), Capacity: 1})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sh
+}
+
+// promotion makes one WAITLIST_PROMOTED notification for waiting's devices.
+func (f *fixture) promotion(waiting db.Actor) {
+	f.t.Helper()
+	holder := f.member(db.RoleMember)
+	su, err := f.store.SignUpForShift(f.ctx, holder, f.shiftID, "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.store.SignUpForShift(f.ctx, waiting, f.shiftID, ""); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.store.CancelSignup(f.ctx, holder, su.ID); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) worker(cfg Config) *Worker {
+	return NewWorker(f.store, f.sender, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// drain runs a worker until no message is due, then stops it.
+func (f *fixture) drain(cfg Config) {
+	f.t.Helper()
+	w := f.worker(cfg)
+	for range 50 {
+		batch, err := f.store.ClaimPush(f.ctx, 100, cfg.Lease)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if len(batch) == 0 {
+			return
+		}
+		for _, m := range batch {
+			w.deliver(f.ctx, m)
+		}
+	}
+	f.t.Fatal("the outbox did not drain")
+}
+
+func (f *fixture) statuses() map[db.PushStatus]int {
+	f.t.Helper()
+	c, err := f.store.PushCounts(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+var testConfig = Config{Rate: 1000, Concurrency: 4, MaxAttempts: 3, Lease: time.Minute, BaseBackoff: time.Second, Poll: 10 * time.Millisecond, SendTimeout: 10 * time.Second}
+
+func TestPromotionReachesEveryDeviceOfTheMemberOnly(t *testing.T) {
+	f := setup(t)
+	waiting, other := f.member(db.RoleMember), f.member(db.RoleMember)
+	f.device(waiting, "phone-token")
+	f.device(waiting, "tablet-token")
+	f.device(other, "other-token")
+	f.promotion(waiting)
+	f.drain(testConfig)
+	got := f.fcm.received()
+	if len(got) != 2 {
+		t.Fatalf("FCM got %d messages, want 2: %+v", len(got), got)
+	}
+	tokens := map[string]bool{}
+	for _, m := range got {
+		tokens[m.Token] = true
+		if m.Data["kind"] != "WAITLIST_PROMOTED" || m.Data["event_id"] == "" || m.Data["shift_id"] != f.shiftID {
+			t.Fatalf("data %v", m.Data)
+		}
+		if m.Android.CollapseKey != m.Data["event_id"] || m.APNS.Headers["apns-collapse-id"] != m.Data["event_id"] {
+			t.Fatalf("collapse keys %q %q, want the event id %q", m.Android.CollapseKey, m.APNS.Headers["apns-collapse-id"], m.Data["event_id"])
+		}
+	}
+	if got[0].Data["event_id"] != got[1].Data["event_id"] {
+		t.Fatal("the member's two devices got different event ids for one event")
+	}
+	if !tokens["phone-token"] || !tokens["tablet-token"] {
+		t.Fatalf("tokens %v", tokens)
+	}
+	if c := f.statuses(); c[db.PushSent] != 2 {
+		t.Fatalf("outbox %v", c)
+	}
+}
+
+func TestFCMErrorsAreHandledAsDocumented(t *testing.T) {
+	cases := []struct {
+		name   string
+		status int
+		body   string
+		want   db.PushStatus
+		device bool // whether the device remains
+	}{
+		{"unregistered deletes the token", http.StatusNotFound, fcmError(404, "NOT_FOUND", "UNREGISTERED"), db.PushFailed, false},
+		{"sender id mismatch deletes the token", http.StatusForbidden, fcmError(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"), db.PushFailed, false},
+		{"invalid argument fails without retry", http.StatusBadRequest, fcmError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"), db.PushFailed, true},
+		{"quota exceeded retries", http.StatusTooManyRequests, fcmError(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), db.PushPending, true},
+		{"internal retries", http.StatusInternalServerError, fcmError(500, "INTERNAL", "INTERNAL"), db.PushPending, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := setup(t)
+			waiting := f.member(db.RoleMember)
+			f.device(waiting, "token-1")
+			f.fcm.setPlan(func(fcmMessage) (int, string, http.Header) { return c.status, c.body, nil })
+			f.promotion(waiting)
+			batch, err := f.store.ClaimPush(f.ctx, 10, time.Minute)
+			if err != nil || len(batch) != 1 {
+				t.Fatalf("claim: %v %d", err, len(batch))
+			}
+			f.worker(testConfig).deliver(f.ctx, batch[0])
+			if got := f.statuses(); got[c.want] != 1 {
+				t.Fatalf("outbox %v, want one %s", got, c.want)
+			}
+			devices, err := f.store.MyDevices(f.ctx, waiting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(devices) == 1) != c.device {
+				t.Fatalf("%d devices left", len(devices))
+			}
+		})
+	}
+}
+
+func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
+	f := setup(t)
+	waiting := f.member(db.RoleMember)
+	f.device(waiting, "token-1")
+	f.fcm.setPlan(func(fcmMessage) (int, string, http.Header) {
+		return http.StatusTooManyRequests, fcmError(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), http.Header{"Retry-After": {"120"}}
+	})
+	f.promotion(waiting)
+	w := f.worker(testConfig)
+	for attempt := 1; attempt <= testConfig.MaxAttempts; attempt++ {
+		batch, err := f.store.ClaimPush(f.ctx, 10, time.Minute)
+		if err != nil || len(batch) != 1 {
+			t.Fatalf("attempt %d: claim %v, %d messages", attempt, err, len(batch))
+		}
+		w.deliver(f.ctx, batch[0])
+		if attempt < testConfig.MaxAttempts {
+			// Not before Retry-After, even though the backoff is shorter.
+			f.clock.Advance(119 * time.Second)
+			if early, _ := f.store.ClaimPush(f.ctx, 10, time.Minute); len(early) != 0 {
+				t.Fatalf("attempt %d: claimed again before Retry-After", attempt)
+			}
+			f.clock.Advance(2 * time.Second)
+		}
+	}
+	if got := f.statuses(); got[db.PushDead] != 1 {
+		t.Fatalf("after %d attempts the outbox is %v, want one DEAD", testConfig.MaxAttempts, got)
+	}
+}
+
+func TestTwoWorkersNeverSendOneMessageTwice(t *testing.T) {
+	f := setup(t)
+	waiting := f.member(db.RoleMember)
+	for i := range 40 {
+		f.device(waiting, "token-"+itoa(i))
+	}
+	f.promotion(waiting)
+	ctx, cancel := context.WithCancel(f.ctx)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.worker(testConfig).Run(ctx)
+		}()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(f.fcm.received()) < 40 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // room for a wrong second send to show
+	cancel()
+	wg.Wait()
+	seen := map[string]int{}
+	for _, m := range f.fcm.received() {
+		seen[m.Token]++
+	}
+	if len(seen) != 40 {
+		t.Fatalf("%d of 40 devices reached", len(seen))
+	}
+	for token, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s got %d messages", token, n)
+		}
+	}
+}
+
+func TestCrashBetweenSendAndMarkResendsWithTheSameEventID(t *testing.T) {
+	f := setup(t)
+	waiting := f.member(db.RoleMember)
+	f.device(waiting, "token-1")
+	f.promotion(waiting)
+	// A worker claims and sends, then dies before recording the outcome.
+	batch, err := f.store.ClaimPush(f.ctx, 10, time.Minute)
+	if err != nil || len(batch) != 1 {
+		t.Fatalf("claim: %v", err)
+	}
+	if err := f.sender.Send(f.ctx, batch[0]); err != nil {
+		t.Fatal(err)
+	}
+	// Its lease runs out; another worker takes the message over.
+	f.clock.Advance(61 * time.Second)
+	f.drain(testConfig)
+	got := f.fcm.received()
+	if len(got) != 2 || got[0].Data["event_id"] != got[1].Data["event_id"] {
+		t.Fatalf("got %d sends, event ids %v: the app must be able to drop the repeat", len(got), got)
+	}
+	if c := f.statuses(); c[db.PushSent] != 1 {
+		t.Fatalf("outbox %v", c)
+	}
+}
+
+func TestRemindersComeTwelveHoursAndOneHourBeforeOnceEach(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	f.device(m, "token-1")
+	sh := f.shift(13 * time.Hour)
+	if _, err := f.store.SignUpForShift(f.ctx, m, sh.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	remind := func() int {
+		n, err := f.store.ScheduleReminders(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := remind(); n != 0 {
+		t.Fatalf("%d reminders 13 hours ahead", n)
+	}
+	f.clock.Advance(time.Hour + time.Minute)
+	if n := remind(); n != 1 {
+		t.Fatalf("%d reminders 12 hours ahead, want 1", n)
+	}
+	if n := remind(); n != 0 {
+		t.Fatalf("the 12-hour reminder came twice")
+	}
+	f.clock.Advance(11 * time.Hour)
+	if n := remind(); n != 1 {
+		t.Fatalf("%d reminders 1 hour ahead, want 1", n)
+	}
+	if n := remind(); n != 0 {
+		t.Fatalf("the 1-hour reminder came twice")
+	}
+	f.drain(testConfig)
+	if got := f.fcm.received(); len(got) != 2 || got[0].Data["kind"] != "SHIFT_REMINDER" || got[0].Data["event_id"] == got[1].Data["event_id"] {
+		t.Fatalf("reminders sent %+v", got)
+	}
+}
+
+func TestCancellingASignupWithdrawsItsReminder(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	f.device(m, "token-1")
+	sh := f.shift(11 * time.Hour)
+	su, err := f.store.SignUpForShift(f.ctx, m, sh.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.store.ScheduleReminders(f.ctx); err != nil || n != 1 {
+		t.Fatalf("reminders %d, %v", n, err)
+	}
+	if _, err := f.store.CancelSignup(f.ctx, m, su.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(testConfig)
+	if got := f.fcm.received(); len(got) != 0 {
+		t.Fatalf("a reminder for a cancelled sign-up went out: %+v", got)
+	}
+	if c := f.statuses(); c[db.PushCancelled] != 1 {
+		t.Fatalf("outbox %v", c)
+	}
+}
+
+func TestQuietHoursHoldBackAllButUrgent(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	f.device(m, "token-1")
+	hour := f.clock.Now().UTC().Hour()
+	start, end := db.FormatClock(hour*60), db.FormatClock(((hour+2)%24)*60)
+	zone := "UTC"
+	if _, err := f.store.UpdateNotificationPreferences(f.ctx, m, db.PreferencesUpdate{QuietStart: &start, QuietEnd: &end, TimeZone: &zone}); err != nil {
+		t.Fatal(err)
+	}
+	f.promotion(m)
+	captain := f.member(db.RoleMember)
+	if _, err := f.store.AssignCaptain(f.ctx, f.staff, f.lineID, captain.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.PostAnnouncement(f.ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "Police at the gate", Urgent: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(testConfig)
+	got := f.fcm.received()
+	if len(got) != 1 || got[0].Data["kind"] != "URGENT_ANNOUNCEMENT" {
+		t.Fatalf("during quiet hours FCM got %+v, want the urgent announcement only", got)
+	}
+	f.clock.Advance(2*time.Hour + time.Minute)
+	f.drain(testConfig)
+	if got := f.fcm.received(); len(got) != 2 || got[1].Data["kind"] != "WAITLIST_PROMOTED" {
+		t.Fatalf("after quiet hours FCM got %+v", got)
+	}
+}
+
+func TestMutedKindsAreNotSent(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	f.device(m, "token-1")
+	if _, err := f.store.UpdateNotificationPreferences(f.ctx, m, db.PreferencesUpdate{Enabled: []db.NotificationKind{db.NotifyShiftReminder}}); err != nil {
+		t.Fatal(err)
+	}
+	f.promotion(m)
+	f.drain(testConfig)
+	if got := f.fcm.received(); len(got) != 0 {
+		t.Fatalf("a muted kind was sent: %+v", got)
+	}
+}
+
+func TestRateCapIsNeverExceeded(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	for i := range 30 {
+		f.device(m, "token-"+itoa(i))
+	}
+	f.promotion(m)
+	cfg := testConfig
+	cfg.Rate, cfg.Concurrency = 20, 8
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	start := time.Now()
+	go f.worker(cfg).Run(ctx)
+	for len(f.fcm.received()) < 30 {
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("not all sent")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// 30 messages at 20/s with a burst of 2 take at least (30-2)/20 s.
+	if elapsed := time.Since(start); elapsed < 1300*time.Millisecond {
+		t.Fatalf("30 messages went out in %v, faster than 20 per second allows", elapsed)
+	}
+}
