@@ -433,3 +433,45 @@ func TestRateCapIsNeverExceeded(t *testing.T) {
 		t.Fatalf("30 messages went out in %v, faster than 20 per second allows", elapsed)
 	}
 }
+
+func TestDevicesUnusedForSixtyDaysArePurged(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	f.device(m, "old-phone")
+	f.device(m, "new-phone")
+	f.clock.Advance(59 * 24 * time.Hour)
+	f.device(m, "new-phone") // the app registers again at start
+	f.clock.Advance(2 * 24 * time.Hour)
+	n, err := f.store.PurgeStaleDevices(f.ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d, %v; want the one device unused for 61 days", n, err)
+	}
+	left, err := f.store.MyDevices(f.ctx, m)
+	if err != nil || len(left) != 1 || left[0].Token != "new-phone" {
+		t.Fatalf("devices left %+v, %v", left, err)
+	}
+}
+
+func TestRemindersSurviveARestart(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	f.device(m, "token-1")
+	sh := f.shift(30 * time.Minute)
+	if _, err := f.store.SignUpForShift(f.ctx, m, sh.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The first process scans and queues the reminder, then dies before
+	// sending it; a new process with a new worker sends it, once.
+	if n, err := f.store.ScheduleReminders(f.ctx); err != nil || n != 1 {
+		t.Fatalf("scheduled %d, %v", n, err)
+	}
+	restarted := db.NewStore(f.store.Pool(), f.clock, []byte("pepper"))
+	if n, err := restarted.ScheduleReminders(f.ctx); err != nil || n != 0 {
+		t.Fatalf("the restarted process scheduled %d again, %v", n, err)
+	}
+	f.store = restarted
+	f.drain(testConfig)
+	if got := f.fcm.received(); len(got) != 1 || got[0].Data["kind"] != "SHIFT_REMINDER" {
+		t.Fatalf("after the restart FCM got %+v", got)
+	}
+}
