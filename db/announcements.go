@@ -117,11 +117,7 @@ SELECT member_id FROM captains WHERE picket_line_id = ANY($1)`
 // announce records the announcement on its line, or on every line of its
 // job action, and for an urgent one tells everyone taking part personally.
 func (s *Store) announce(ctx context.Context, tx pgx.Tx, c *changes, a *Announcement) error {
-	rows, err := tx.Query(ctx, announcementLinesSQL, a.PicketLineID, a.JobActionID)
-	if err != nil {
-		return err
-	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	lines, err := queryStrings(ctx, tx, announcementLinesSQL, a.PicketLineID, a.JobActionID)
 	if err != nil {
 		return err
 	}
@@ -133,11 +129,7 @@ func (s *Store) announce(ctx context.Context, tx pgx.Tx, c *changes, a *Announce
 	if !a.Urgent {
 		return nil
 	}
-	rows, err = tx.Query(ctx, announcementAudienceSQL, lines, s.clock.Now())
-	if err != nil {
-		return err
-	}
-	audience, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	audience, err := queryStrings(ctx, tx, announcementAudienceSQL, lines, s.clock.Now())
 	if err != nil {
 		return err
 	}

@@ -61,11 +61,7 @@ func (s *Store) CallForCoverage(ctx context.Context, actor Actor, shiftID, messa
 		if err := s.hit(ctx, tx, "coverage:"+shiftID, CoverageCallLimit); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, coverageAudienceSQL, sh.StartsAt, sh.EndsAt)
-		if err != nil {
-			return err
-		}
-		audience, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		audience, err := queryStrings(ctx, tx, coverageAudienceSQL, sh.StartsAt, sh.EndsAt)
 		if err != nil {
 			return err
 		}

@@ -207,11 +207,7 @@ func (s *Store) AddressVisibility(ctx context.Context, actor Actor, lineIDs []st
 	if actor.Coordinator() {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, linesKnownToMemberSQL, actor.MemberID, validIDs(lineIDs))
-	if err != nil {
-		return nil, err
-	}
-	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	known, err := queryStrings(ctx, s.pool, linesKnownToMemberSQL, actor.MemberID, validIDs(lineIDs))
 	if err != nil {
 		return nil, err
 	}

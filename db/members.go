@@ -197,15 +197,11 @@ func (s *Store) ContactVisibilities(ctx context.Context, actor Actor, ids []stri
 	if len(others) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, phoneVisibleToCaptainSQL, actor.MemberID, validIDs(others))
+	visible, err := queryStrings(ctx, s.pool, phoneVisibleToCaptainSQL, actor.MemberID, validIDs(others))
 	if err != nil {
 		return nil, err
 	}
-	ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
+	for _, id := range visible {
 		out[id] = ContactVisibility{Phone: true}
 	}
 	return out, nil

@@ -288,11 +288,7 @@ func (s *Store) Logout(ctx context.Context, actor Actor) (err error) {
 		if _, err := tx.Exec(ctx, revokeSessionSQL, actor.SessionID, s.clock.Now()); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `DELETE FROM devices WHERE session_id = $1 RETURNING token`, actor.SessionID)
-		if err != nil {
-			return err
-		}
-		tokens, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		tokens, err := queryStrings(ctx, tx, `DELETE FROM devices WHERE session_id = $1 RETURNING token`, actor.SessionID)
 		if err != nil {
 			return err
 		}

@@ -179,10 +179,7 @@ func (s *Store) UpdateShift(ctx context.Context, actor Actor, in ShiftUpdate) (s
 		}
 		var affected []string
 		if moved {
-			rows, err := tx.Query(ctx, moveSignupsSQL, cur.ID, start, end, now)
-			if err == nil {
-				affected, err = pgx.CollectRows(rows, pgx.RowTo[string])
-			}
+			affected, err = queryStrings(ctx, tx, moveSignupsSQL, cur.ID, start, end, now)
 			if code, constraint, ok := constraintError(err); ok && code == "23P01" && constraint == "signups_no_overlap" {
 				return errConflict("the new times overlap another shift of a member signed up for this one")
 			}
@@ -250,11 +247,7 @@ func (s *Store) CancelShift(ctx context.Context, actor Actor, id string) (sh *Sh
 		if !now.Before(cur.EndsAt) {
 			return errShiftClosed("this shift has already ended")
 		}
-		rows, err := tx.Query(ctx, cancelShiftSignupsSQL, id, now)
-		if err != nil {
-			return err
-		}
-		affected, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		affected, err := queryStrings(ctx, tx, cancelShiftSignupsSQL, id, now)
 		if err != nil {
 			return err
 		}
