@@ -51,10 +51,9 @@ func (h *Hub) LineEvents(ctx context.Context, lineID string, after int64) <-chan
 	t.mu.Unlock()
 	h.mu.Unlock()
 	t.wake()
-	go func() {
-		<-ctx.Done()
-		t.remove(sub)
-	}()
+	// AfterFunc holds no goroutine while the subscription lives: thousands
+	// of idle subscribers cost no stacks here.
+	context.AfterFunc(ctx, func() { t.remove(sub) })
 	return sub.ch
 }
 

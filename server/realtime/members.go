@@ -27,12 +27,11 @@ func (h *Hub) MemberEvents(ctx context.Context, memberID string, after int64) <-
 	h.dirtyMembers[memberID] = struct{}{}
 	h.mu.Unlock()
 	h.kickMembers()
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.removeMemberSub(memberID, sub)
-	}()
+	})
 	return sub.ch
 }
 
