@@ -34,6 +34,9 @@ type Signup struct {
 	// while the sign-up is WAITLISTED.
 	WaitlistPosition *int
 	CreatedAt        time.Time
+	// Shift is the sign-up's shift when the query that found the sign-up
+	// read it too; nil otherwise.
+	Shift *Shift
 }
 
 // Active sign-ups hold (or wait for) a spot; the overlap constraint and the
@@ -335,8 +338,10 @@ func (s *Store) promoteWaitlist(ctx context.Context, tx pgx.Tx, c *changes, sh *
 	return &after, nil
 }
 
+// The shift comes along: the app always shows it with the sign-up.
 const myShiftsSQL = `
-SELECT ` + signupColumns + `
+SELECT ` + signupColumns + `,
+    sh.id, sh.picket_line_id, sh.starts_at, sh.ends_at, sh.capacity, sh.signed_up_count, sh.waitlist_count, sh.cancelled_at, sh.created_at
 FROM signups s JOIN shifts sh ON sh.id = s.shift_id
 WHERE s.member_id = $1 AND s.status IN ` + activeStatuses + ` AND sh.ends_at > $2
 ORDER BY sh.starts_at, sh.id`
@@ -349,7 +354,13 @@ func (s *Store) MyShifts(ctx context.Context, actor Actor) (_ []*Signup, err err
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, myShiftsSQL, actor.MemberID, s.clock.Now())
-	return collect(rows, err, scanSignup)
+	return collect(rows, err, func(row pgx.Row) (*Signup, error) {
+		su, sh := Signup{}, Shift{}
+		err := row.Scan(&su.ID, &su.ShiftID, &su.MemberID, &su.Status, &su.WaitlistPosition, &su.CreatedAt,
+			&sh.ID, &sh.PicketLineID, &sh.StartsAt, &sh.EndsAt, &sh.Capacity, &sh.SignedUpCount, &sh.WaitlistCount, &sh.CancelledAt, &sh.CreatedAt)
+		su.Shift = &sh
+		return &su, err
+	})
 }
 
 const mySignupsSQL = `

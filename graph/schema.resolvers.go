@@ -381,6 +381,9 @@ func (r *shiftResolver) Signups(ctx context.Context, obj *db.Shift) ([]*db.Signu
 
 // Shift is the resolver for the shift field.
 func (r *signupResolver) Shift(ctx context.Context, obj *db.Signup) (*db.Shift, error) {
+	if obj.Shift != nil {
+		return obj.Shift, nil
+	}
 	return load(ctx, loaders(ctx).Shifts, obj.ShiftID)
 }
 
