@@ -342,3 +342,29 @@ func TestShutdownClosesWebsocketsWith1012AndTurnsNotReadyFirst(t *testing.T) {
 		t.Fatal("the server did not stop within the drain timeout")
 	}
 }
+
+func TestEventCursorsAreOnlyTheMembersOwn(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	l := s.liveLine(t, 5)
+	m := s.addMember(t, db.RoleMember)
+	var out struct {
+		PicketLine struct {
+			Captains []struct{ EventCursor *string } `json:"captains"`
+		} `json:"picketLine"`
+		Me struct{ EventCursor *string } `json:"me"`
+	}
+	s.do(t, m.Token, `query($l: ID!) { picketLine(id: $l) { captains { eventCursor } } me { eventCursor } }`, map[string]any{"l": l.lineID}, &out)
+	if out.Me.EventCursor == nil {
+		t.Fatal("a member cannot see their own event cursor")
+	}
+	if len(out.PicketLine.Captains) != 1 || out.PicketLine.Captains[0].EventCursor != nil {
+		t.Fatalf("a member sees another member's event cursor: %+v", out.PicketLine.Captains)
+	}
+	ws := s.dialWS(t, nil)
+	ws.init(m.Token)
+	ws.subscribe("bad", myEventsSub, map[string]any{"after": "not-a-cursor"})
+	if msg := ws.next(); msg.ID != "bad" || !strings.Contains(string(msg.Payload), "BAD_USER_INPUT") {
+		t.Fatalf("a malformed cursor: %s %s", msg.Type, msg.Payload)
+	}
+}
