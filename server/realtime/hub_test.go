@@ -189,3 +189,38 @@ func TestNoSubscriberLeftRetiresTheTopic(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestMemberEventsSkipAPurgedGap(t *testing.T) {
+	f := setup(t)
+	m, err := f.store.AddMember(f.ctx, db.NewMember{Name: "Wen", Email: "wen@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := db.Actor{MemberID: m.ID, Role: db.RoleMember}
+	// Three cancelled shifts the member held: three personal events.
+	for range 3 {
+		start := time.Now().Add(48 * time.Hour)
+		sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.SignUpForShift(f.ctx, a, sh.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.CancelShift(f.ctx, f.staff, sh.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.store.Pool().Exec(f.ctx, `DELETE FROM member_events WHERE member_id = $1 AND seq <= 2`, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	ch := f.hub.MemberEvents(f.ctx, m.ID, 0)
+	select {
+	case e := <-ch:
+		if e.Seq != 3 || e.Kind != db.MemberShiftCancelled {
+			t.Fatalf("first event %+v, want the third cancellation", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a subscriber behind a purged gap got nothing")
+	}
+}
