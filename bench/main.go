@@ -33,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -63,6 +64,7 @@ type options struct {
 	RaceConns    int           `json:"race_conns"`
 	BgClients    int           `json:"bg_clients"`
 	BgRate       float64       `json:"bg_rate"`
+	WS           wsOptions     `json:"ws"`
 	JSONPath     string        `json:"-"`
 	PerfDir      string        `json:"-"`
 	Keep         bool          `json:"-"`
@@ -71,7 +73,8 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
+	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(append(allScenarios, wsScenarios...), ", "))
+	o.WS.register(fs)
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long each timed scenario runs")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent workers (clients) per scenario")
 	fs.IntVar(&o.Members, "members", 5000, "members to seed, each with a session and a token")
@@ -92,8 +95,8 @@ func parseFlags(args []string) (options, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		if !slices.Contains(allScenarios, s) {
-			return o, fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(allScenarios, ", "))
+		if !slices.Contains(allScenarios, s) && !slices.Contains(wsScenarios, s) {
+			return o, fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(append(allScenarios, wsScenarios...), ", "))
 		}
 		o.Scenarios = append(o.Scenarios, s)
 	}
@@ -188,7 +191,7 @@ func run(ctx context.Context, opts options) error {
 	rand.Read(secret)
 	jwtSecret := hex.EncodeToString(secret) // 48 characters
 	logf("starting the server")
-	srv, err := startServer(ctx, bin, map[string]string{
+	serverEnv := map[string]string{
 		"DATABASE_URL":       pg.dsn(dbName),
 		"APP_ENV":            "dev",
 		"LOG_LEVEL":          "warn",
@@ -197,7 +200,8 @@ func run(ctx context.Context, opts options) error {
 		"DATABASE_MAX_CONNS": strconv.Itoa(opts.Pool),
 		// Stop at once on SIGTERM; there is no load balancer to tell.
 		"UNREADY_DELAY_SECONDS": "0",
-	})
+	}
+	srv, err := startServer(ctx, bin, maps.Clone(serverEnv))
 	if err != nil {
 		return err
 	}
@@ -219,10 +223,14 @@ func run(ctx context.Context, opts options) error {
 	defer pool.Close()
 
 	b := &bench{opts: opts, data: ds, pool: pool, server: srv,
-		api: newAPIClient(srv.URL, opts.Concurrency+opts.BgClients+16, false)}
-	defer b.api.close()
+		api: newAPIClient(srv.URL, opts.Concurrency+opts.BgClients+16, false),
+		bin: bin, env: serverEnv, secret: []byte(jwtSecret)}
+	defer func() { b.api.close() }()
+	// ws-restart and push replace the server: stop whichever runs last.
+	defer func() { warnIf("stop the server", b.server.Stop()) }()
 	scenarios := map[string]func(context.Context) (*scenarioReport, error){
 		"bare": b.bare, "signups": b.signups, "race": b.race, "reads": b.reads,
+		"ws-idle": b.wsIdle, "ws-fanout": b.wsFanout, "ws-events": b.wsEvents, "ws-restart": b.wsRestart, "push": b.push,
 	}
 	// The figures go to stdout, unless the JSON does.
 	var out io.Writer = os.Stdout
@@ -230,12 +238,12 @@ func run(ctx context.Context, opts options) error {
 		out = os.Stderr
 	}
 	printHeader(out)
-	for _, name := range allScenarios {
+	for _, name := range append(allScenarios, wsScenarios...) {
 		if !slices.Contains(opts.Scenarios, name) {
 			continue
 		}
 		logf("running %s", name)
-		sr, err := measure(ctx, name, srv.PID(), pgProcs{postmaster: pg.postmaster, db: dbName}, opts.PerfDir, scenarios[name])
+		sr, err := measure(ctx, name, b.server.PID(), pgProcs{postmaster: pg.postmaster, db: dbName}, opts.PerfDir, scenarios[name])
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", name, err)
 		}
@@ -245,7 +253,7 @@ func run(ctx context.Context, opts options) error {
 		printScenario(out, sr)
 		rep.Scenarios = append(rep.Scenarios, sr)
 	}
-	rep.ServerPeakRSS = peakRSS(srv.PID())
+	rep.ServerPeakRSS = peakRSS(b.server.PID())
 	rep.Finished = time.Now()
 	rep.evaluate()
 	rep.print(out)
@@ -294,6 +302,9 @@ func measure(ctx context.Context, name string, serverPID int, pg pgProcs, perfDi
 	sr, err := fn(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if sr.serverChanged {
+		return sr, nil // another process: no split, and the peak RSS is the new one's
 	}
 	sr.CPU = split(before, sampleCPU(serverPID, pg))
 	sr.ServerPeakRSS = peakRSS(serverPID)

@@ -87,6 +87,9 @@ func (r *Report) evaluate() {
 		latency("reads p99 openShifts", r.result("reads", "reads/openShifts"), targetReadsP99)
 		latency("reads p99 myShifts", r.result("reads", "reads/myShifts"), targetReadsP99)
 	}
+	for _, s := range r.Scenarios {
+		r.Targets = append(r.Targets, s.Targets...)
+	}
 	var errs []string
 	for _, s := range r.Scenarios {
 		for _, res := range s.Results {

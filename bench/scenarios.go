@@ -34,6 +34,11 @@ type bench struct {
 	pool   *pgxpool.Pool
 	server *serverProc
 	api    *apiClient
+	// bin, env and secret start the server again (ws-restart, push).
+	bin    string
+	env    map[string]string
+	secret []byte
+	ws     *wsData
 }
 
 // loop runs workers that repeat an operation until a duration is over.
@@ -118,6 +123,11 @@ type scenarioReport struct {
 	// Checks are the correctness checks of the scenario, with ok set when
 	// they held.
 	Checks []check `json:"checks,omitempty"`
+	// Targets are the scenario's own goals, added to the summary's.
+	Targets []target `json:"targets,omitempty"`
+	// serverChanged is set when the scenario restarted the server, whose
+	// CPU then cannot be split.
+	serverChanged bool
 }
 
 // check is a verified property of a scenario's outcome.
