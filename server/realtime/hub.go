@@ -138,18 +138,3 @@ func (h *Hub) kickMembers() {
 	default:
 	}
 }
-
-// Subscribers returns how many line and member subscriptions are open.
-func (h *Hub) Subscribers() (lines, members int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, t := range h.lines {
-		t.mu.Lock()
-		lines += len(t.subs)
-		t.mu.Unlock()
-	}
-	for _, subs := range h.members {
-		members += len(subs)
-	}
-	return lines, members
-}

@@ -328,10 +328,3 @@ func (cs *Conns) CloseAll() {
 		c.CloseWith(CloseServiceRestart, "Server restarting")
 	}
 }
-
-// Len is the number of open connections.
-func (cs *Conns) Len() int {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return len(cs.conns)
-}
