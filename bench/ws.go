@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/push"
 )
 
 // The websocket and push scenarios: opt-in, not in the default set, since
@@ -60,7 +61,7 @@ func (o *wsOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.RestartEvents, "ws-restart-events", 3, "ws-restart: events committed on every line while the server is down")
 	fs.IntVar(&o.Handshakes, "ws-handshakes", 256, "websocket dials and inits the bench keeps in flight")
 	fs.IntVar(&o.PushDevices, "push-devices", 50000, "push: devices of members signed up on the announced line")
-	fs.Func("push-rates", "push: PUSH_RATE values to run, comma-separated (default 500,5000,100000)", func(s string) error {
+	fs.Func("push-rates", "push: PUSH_RATE values to run, comma-separated (default: the server's default)", func(s string) error {
 		o.PushRates = nil
 		for _, f := range strings.Split(s, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -71,7 +72,7 @@ func (o *wsOptions) register(fs *flag.FlagSet) {
 		}
 		return nil
 	})
-	o.PushRates = []int{500, 5000, 100000}
+	o.PushRates = []int{int(push.DefaultConfig.Rate)}
 }
 
 // wsData is what the websocket scenarios seed on first use.

@@ -2,7 +2,7 @@ package db
 
 import (
 	"context"
-	"slices"
+	"errors"
 	"strings"
 	"time"
 
@@ -114,8 +114,16 @@ UNION
 SELECT member_id FROM captains WHERE picket_line_id = ANY($1)`
 )
 
+const queueFanoutSQL = `
+INSERT INTO announcement_fanouts (announcement_id, recipients, created_at)
+SELECT $3, array_agg(a.member_id ORDER BY a.member_id), $2
+FROM (` + announcementAudienceSQL + `) a
+WHERE a.member_id <> $4
+HAVING count(*) > 0`
+
 // announce records the announcement on its line, or on every line of its
-// job action, and for an urgent one tells everyone taking part personally.
+// job action. An urgent one is also queued for everyone taking part to hear
+// of personally; the push worker fans it out (FanOutAnnouncements).
 func (s *Store) announce(ctx context.Context, tx pgx.Tx, c *changes, a *Announcement) error {
 	lines, err := queryStrings(ctx, tx, announcementLinesSQL, a.PicketLineID, a.JobActionID)
 	if err != nil {
@@ -129,12 +137,58 @@ func (s *Store) announce(ctx context.Context, tx pgx.Tx, c *changes, a *Announce
 	if !a.Urgent {
 		return nil
 	}
-	audience, err := queryStrings(ctx, tx, announcementAudienceSQL, lines, s.clock.Now())
-	if err != nil {
-		return err
+	tag, err := tx.Exec(ctx, queueFanoutSQL, lines, s.clock.Now(), a.ID, a.AuthorID)
+	if tag.RowsAffected() > 0 {
+		c.push = true
 	}
-	audience = slices.DeleteFunc(audience, func(id string) bool { return id == a.AuthorID })
-	return s.memberEvents(ctx, tx, c, audience, MemberUrgentAnnouncement, nil, nil, &a.ID)
+	return err
+}
+
+const (
+	nextFanoutSQL = `
+SELECT announcement_id, recipients[done + 1 : done + $1], done + $1 >= cardinality(recipients)
+FROM announcement_fanouts
+ORDER BY created_at, announcement_id
+LIMIT 1
+FOR UPDATE SKIP LOCKED`
+	advanceFanoutSQL = `UPDATE announcement_fanouts SET done = done + $2 WHERE announcement_id = $1`
+	finishFanoutSQL  = `DELETE FROM announcement_fanouts WHERE announcement_id = $1`
+)
+
+// FanOutAnnouncements tells up to batch more members of a queued urgent
+// announcement about it (a personal event and a push message each) and
+// reports how many it told; 0 means nothing is waiting. Each call is one
+// transaction that also records the progress, and concurrent callers on
+// any replica take different announcements (SKIP LOCKED), so every
+// recipient hears once.
+func (s *Store) FanOutAnnouncements(ctx context.Context, batch int) (n int, err error) {
+	defer wrap(&err, "FanOutAnnouncements")
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
+		var (
+			id         string
+			recipients []string
+			last       bool
+		)
+		err := tx.QueryRow(ctx, nextFanoutSQL, batch).Scan(&id, &recipients, &last)
+		if errors.Is(err, pgx.ErrNoRows) {
+			n = 0
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.memberEvents(ctx, tx, c, recipients, MemberUrgentAnnouncement, nil, nil, &id); err != nil {
+			return err
+		}
+		n = len(recipients)
+		if last {
+			_, err = tx.Exec(ctx, finishFanoutSQL, id)
+		} else {
+			_, err = tx.Exec(ctx, advanceFanoutSQL, id, n)
+		}
+		return err
+	})
+	return n, err
 }
 
 // AnnouncementListLimit is how many announcements a list shows, newest first.

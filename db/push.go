@@ -152,40 +152,49 @@ func (s *Store) ScheduleReminders(ctx context.Context) (n int, err error) {
 	return int(tag.RowsAffected()), err
 }
 
-// Expired messages are not worth sending; claimed ones whose lease ran
-// out belonged to a worker that died and are sent again (the app drops
-// the repeat by event id).
-const (
-	expirePushSQL = `
-UPDATE push_outbox SET status = 'FAILED', last_error = 'expired before it could be delivered'
-WHERE status IN ('PENDING', 'SENDING') AND expires_at <= $1`
-	claimPushSQL = `
-WITH claimed AS (
+// Claiming takes due messages, urgent ones first, and claimed ones whose
+// lease ran out: they belonged to a worker that died and are sent again (the
+// app drops the repeat by event id). A message that expired, or whose device
+// is gone, is closed as FAILED on the way instead of being handed out.
+const claimPushSQL = `
+WITH lapsed AS (
     SELECT id FROM push_outbox
-    WHERE (status = 'PENDING' AND next_attempt_at <= $1) OR (status = 'SENDING' AND claimed_until < $1)
+    WHERE status = 'SENDING' AND claimed_until < $1
+    LIMIT $3 FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT id FROM push_outbox
+    WHERE status = 'PENDING' AND next_attempt_at <= $1
     ORDER BY urgent DESC, next_attempt_at
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
+    LIMIT $3 - (SELECT count(*) FROM lapsed) FOR UPDATE SKIP LOCKED
+), claimed AS (
+    SELECT id FROM lapsed UNION ALL SELECT id FROM due
+), taken AS (
+    UPDATE push_outbox o SET
+        status = CASE WHEN o.expires_at <= $1 OR d.token IS NULL THEN 'FAILED' ELSE 'SENDING' END,
+        last_error = CASE WHEN o.expires_at <= $1 THEN 'expired before it could be delivered'
+                          WHEN d.token IS NULL THEN 'device no longer registered'
+                          ELSE o.last_error END,
+        claimed_until = CASE WHEN o.expires_at <= $1 OR d.token IS NULL THEN NULL ELSE $2::timestamptz END,
+        attempts = o.attempts + 1
+    FROM claimed c
+    JOIN push_outbox q ON q.id = c.id
+    LEFT JOIN devices d ON d.token = q.device_token
+    WHERE o.id = c.id
+    RETURNING o.id, o.event_id, o.member_id, o.device_token, d.platform, o.kind, o.shift_id, o.signup_id,
+              o.announcement_id, o.message, o.urgent, o.attempts, o.expires_at, o.status
 )
-UPDATE push_outbox o SET status = 'SENDING', claimed_until = $2, attempts = o.attempts + 1
-FROM claimed c
-JOIN push_outbox q ON q.id = c.id
-JOIN devices d ON d.token = q.device_token
-LEFT JOIN notification_preferences p ON p.member_id = q.member_id
-WHERE o.id = c.id
-RETURNING o.id, o.event_id, o.member_id, o.device_token, d.platform, o.kind, o.shift_id, o.signup_id,
-          o.announcement_id, o.message, o.urgent, o.attempts, o.expires_at,
-          COALESCE(p.quiet_start, 0), COALESCE(p.quiet_end, 0), COALESCE(p.time_zone, 'UTC')`
-)
+SELECT t.id, t.event_id, t.member_id, t.device_token, t.platform, t.kind, t.shift_id, t.signup_id,
+       t.announcement_id, t.message, t.urgent, t.attempts, t.expires_at,
+       COALESCE(p.quiet_start, 0), COALESCE(p.quiet_end, 0), COALESCE(p.time_zone, 'UTC')
+FROM taken t
+LEFT JOIN notification_preferences p ON p.member_id = t.member_id
+WHERE t.status = 'SENDING'`
 
 // ClaimPush takes up to limit due messages for this worker until lease
 // ends. Workers on several replicas never take the same row (SKIP LOCKED).
 func (s *Store) ClaimPush(ctx context.Context, limit int, lease time.Duration) (_ []PushMessage, err error) {
 	defer wrap(&err, "ClaimPush")
 	now := s.clock.Now()
-	if _, err := s.pool.Exec(ctx, expirePushSQL, now); err != nil {
-		return nil, err
-	}
 	rows, err := s.pool.Query(ctx, claimPushSQL, now, now.Add(lease), limit)
 	if err != nil {
 		return nil, err
@@ -200,36 +209,68 @@ func (s *Store) ClaimPush(ctx context.Context, limit int, lease time.Duration) (
 	})
 }
 
-// PushSent marks a message delivered to FCM.
-func (s *Store) PushSent(ctx context.Context, id int64) error {
-	_, err := s.pool.Exec(ctx, `UPDATE push_outbox SET status = 'SENT', sent_at = $2, claimed_until = NULL WHERE id = $1`, id, s.clock.Now())
-	return err
+// PushResult is what became of a claimed message.
+type PushResult string
+
+// The results a worker records.
+const (
+	// PushDelivered: FCM accepted the message.
+	PushDelivered PushResult = "DELIVERED"
+	// PushRejected: FCM refused the message itself; retrying cannot help.
+	PushRejected PushResult = "REJECTED"
+	// PushRetryLater: a transient failure; another attempt at At, or the
+	// dead-letter state once the attempts are used up.
+	PushRetryLater PushResult = "RETRY"
+	// PushPostponed: held back until At without using an attempt (quiet
+	// hours, or a worker stopping before it could send).
+	PushPostponed PushResult = "POSTPONED"
+)
+
+// PushOutcome is the result of one claimed message.
+type PushOutcome struct {
+	ID     int64
+	Result PushResult
+	// At is when to try again, for PushRetryLater and PushPostponed.
+	At time.Time
+	// Error is FCM's or the network's words, for PushRejected and
+	// PushRetryLater.
+	Error string
 }
 
-// PushFailed marks a message refused for good (FCM said the message is
-// invalid): retrying cannot help.
-func (s *Store) PushFailed(ctx context.Context, id int64, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE push_outbox SET status = 'FAILED', last_error = $2, claimed_until = NULL WHERE id = $1`, id, reason)
-	return err
-}
+// Only messages still claimed are updated: one cancelled or failed
+// meanwhile (a withdrawn reminder, a dropped device) keeps that status.
+const recordPushSQL = `
+UPDATE push_outbox o SET
+    status = CASE u.result
+        WHEN 'DELIVERED' THEN 'SENT'
+        WHEN 'REJECTED' THEN 'FAILED'
+        WHEN 'RETRY' THEN CASE WHEN o.attempts >= $5 THEN 'DEAD' ELSE 'PENDING' END
+        ELSE 'PENDING' END,
+    sent_at = CASE WHEN u.result = 'DELIVERED' THEN $6 ELSE o.sent_at END,
+    next_attempt_at = CASE WHEN u.result IN ('RETRY', 'POSTPONED') THEN u.at ELSE o.next_attempt_at END,
+    attempts = CASE WHEN u.result = 'POSTPONED' THEN o.attempts - 1 ELSE o.attempts END,
+    last_error = CASE WHEN u.result IN ('REJECTED', 'RETRY') THEN u.error ELSE o.last_error END,
+    claimed_until = NULL
+FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS u(id, result, at, error)
+WHERE o.id = u.id AND o.status = 'SENDING'`
 
-// PushRetry puts a message back for another attempt at time at, or, after
-// maxAttempts, into the dead-letter state operators watch.
-func (s *Store) PushRetry(ctx context.Context, id int64, at time.Time, reason string, maxAttempts int) error {
-	_, err := s.pool.Exec(ctx, `
-UPDATE push_outbox SET
-    status = CASE WHEN attempts >= $4 THEN 'DEAD' ELSE 'PENDING' END,
-    next_attempt_at = $2, last_error = $3, claimed_until = NULL
-WHERE id = $1`, id, at, reason, maxAttempts)
-	return err
-}
-
-// PushDefer holds a message back until at without counting an attempt,
-// for quiet hours.
-func (s *Store) PushDefer(ctx context.Context, id int64, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `
-UPDATE push_outbox SET status = 'PENDING', next_attempt_at = $2, attempts = attempts - 1, claimed_until = NULL
-WHERE id = $1`, id, at)
+// RecordPush writes what became of claimed messages, all in one statement:
+// a worker sending thousands a second records them in batches. A message
+// whose attempts reach maxAttempts and fails again goes to the dead-letter
+// state operators watch.
+func (s *Store) RecordPush(ctx context.Context, outcomes []PushOutcome, maxAttempts int) (err error) {
+	defer wrap(&err, "RecordPush")
+	if len(outcomes) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(outcomes))
+	results := make([]string, len(outcomes))
+	at := make([]time.Time, len(outcomes))
+	errs := make([]string, len(outcomes))
+	for i, o := range outcomes {
+		ids[i], results[i], at[i], errs[i] = o.ID, string(o.Result), o.At, o.Error
+	}
+	_, err = s.pool.Exec(ctx, recordPushSQL, ids, results, at, errs, maxAttempts, s.clock.Now())
 	return err
 }
 

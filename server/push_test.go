@@ -148,14 +148,27 @@ func TestPushNotificationsEndToEnd(t *testing.T) {
 	s.fails(t, l.captain.Token, `mutation($s: ID!) { callForCoverage(shiftId: $s) }`, map[string]any{"s": sh.ID}, "RATE_LIMITED")
 	s.fails(t, bystander.Token, `mutation($s: ID!) { callForCoverage(shiftId: $s) }`, map[string]any{"s": sh.ID}, "FORBIDDEN")
 
+	// An urgent announcement reaches those taking part on the line, not
+	// its author nor members elsewhere.
+	register(l.captain, "captain-phone")
+	var ann struct{ PostAnnouncement struct{ ID string } }
+	s.do(t, l.captain.Token, `mutation($l: ID!) { postAnnouncement(input: {picketLineId: $l, body: "Everyone to the north gate", urgent: true}) { id } }`,
+		map[string]any{"l": l.lineID}, &ann)
+	if got := fcm.waitFor(t, "waiting-phone", 4); got[3]["kind"] != "URGENT_ANNOUNCEMENT" || got[3]["announcement_id"] != ann.PostAnnouncement.ID {
+		t.Fatalf("urgent announcement message %v", got[3])
+	}
+
 	// Cancelling the shift tells its member.
 	s.do(t, l.captain.Token, `mutation($id: ID!) { cancelShift(id: $id) { id } }`, map[string]any{"id": l.shiftID}, nil)
 	// (Its third message was the coverage call: it is free then too.)
-	if got := fcm.waitFor(t, "waiting-phone", 4); got[3]["kind"] != "SHIFT_CANCELLED" {
-		t.Fatalf("cancel message %v", got[3])
+	if got := fcm.waitFor(t, "waiting-phone", 5); got[4]["kind"] != "SHIFT_CANCELLED" {
+		t.Fatalf("cancel message %v", got[4])
 	}
 	if n := fcm.count("holder-phone"); n != 1 {
 		t.Fatalf("the holder, who left the shift, got %d messages, want only the coverage call", n)
+	}
+	if n := fcm.count("bystander-phone") + fcm.count("captain-phone"); n != 1 {
+		t.Fatalf("the bystander and the captain got %d messages, want only the bystander's coverage call", n)
 	}
 }
 

@@ -59,10 +59,26 @@ type Config struct {
 	SendTimeout time.Duration
 }
 
-// DefaultConfig is the configuration without overrides.
-var DefaultConfig = Config{Rate: 500, Concurrency: 16, MaxAttempts: 8, Lease: time.Minute, BaseBackoff: 2 * time.Second, Poll: time.Second, SendTimeout: 30 * time.Second}
+// DefaultConfig is the configuration without overrides. FCM accepts
+// 600,000 messages a minute per project; the default rate stays well under
+// that yet hands an announcement to 50,000 phones in about ten seconds.
+var DefaultConfig = Config{Rate: 6000, Concurrency: 32, MaxAttempts: 8, Lease: time.Minute, BaseBackoff: 2 * time.Second, Poll: time.Second, SendTimeout: 30 * time.Second}
 
-// Worker drains the push outbox.
+// Batching of the worker's database work.
+const (
+	// maxClaim bounds one claim; claimSize keeps a batch small enough to be
+	// sent well within its lease at the configured rate.
+	maxClaim = 500
+	// recordBatch and recordEvery bound how many outcomes, and for how long,
+	// wait to be recorded in one statement.
+	recordBatch = 500
+	recordEvery = 20 * time.Millisecond
+	// fanOutBatch is how many members one fan-out transaction tells of an
+	// urgent announcement.
+	fanOutBatch = 1000
+)
+
+// Worker drains the push outbox, and fans urgent announcements out into it.
 type Worker struct {
 	store   *db.Store
 	sender  Sender
@@ -70,6 +86,7 @@ type Worker struct {
 	log     *slog.Logger
 	limiter *rate.Limiter
 	wake    chan struct{}
+	fanWake chan struct{}
 	now     func() time.Time
 }
 
@@ -82,57 +99,167 @@ func NewWorker(store *db.Store, sender Sender, cfg Config, log *slog.Logger) *Wo
 		log:     log,
 		limiter: rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate/10))),
 		wake:    make(chan struct{}, 1),
+		fanWake: make(chan struct{}, 1),
 		now:     store.Now,
 	}
 }
 
-// Wake tells the worker new messages are queued.
+// Wake tells the worker new messages, or announcements to fan out, are queued.
 func (w *Worker) Wake() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{w.wake, w.fanWake} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
+// claimSize is a batch the worker sends within a quarter of its lease at
+// its rate, so no claimed message waits long enough to be taken over.
+func (w *Worker) claimSize() int {
+	return min(maxClaim, max(1, int(w.cfg.Rate*w.cfg.Lease.Seconds()/4)))
+}
+
 // Run sends until ctx ends; several workers, in one process or many, may
-// run at once.
+// run at once. Claiming, sending and recording overlap: the next batch is
+// claimed while this one is sent, and outcomes are recorded in batches.
 func (w *Worker) Run(ctx context.Context) {
-	sem := make(chan struct{}, w.cfg.Concurrency)
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	reminders := time.NewTicker(30 * time.Second)
-	defer reminders.Stop()
-	w.scheduleReminders(ctx)
+	batches := make(chan []db.PushMessage, 1)
+	outcomes := make(chan db.PushOutcome, recordBatch)
+	recorded := make(chan struct{})
+	go w.prepare(ctx)
+	go w.claim(ctx, batches)
+	go w.record(outcomes, recorded)
+	w.send(ctx, batches, outcomes)
+	close(outcomes)
+	<-recorded
+}
+
+// claim feeds batches of due messages until ctx ends.
+func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
+	defer close(batches)
 	for ctx.Err() == nil {
-		batch, err := w.store.ClaimPush(ctx, 4*w.cfg.Concurrency, w.cfg.Lease)
+		batch, err := w.store.ClaimPush(ctx, w.claimSize(), w.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("claim push messages", "err", err)
 		}
-		for _, m := range batch {
-			if err := w.limiter.Wait(ctx); err != nil {
+		if len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				w.release(batch)
+				return
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-time.After(w.cfg.Poll):
+		}
+	}
+}
+
+// send hands claimed messages to the service at the capped rate with
+// bounded concurrency. When ctx ends, what it had not started is released
+// at once rather than left to its lease.
+func (w *Worker) send(ctx context.Context, batches <-chan []db.PushMessage, outcomes chan<- db.PushOutcome) {
+	sem := make(chan struct{}, w.cfg.Concurrency)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	for batch := range batches {
+		for i, m := range batch {
+			if w.limiter.Wait(ctx) != nil {
+				w.release(batch[i:])
+				for rest := range batches {
+					w.release(rest)
+				}
 				return
 			}
 			sem <- struct{}{}
 			inflight.Add(1)
 			go func() {
 				defer func() { <-sem; inflight.Done() }()
-				w.deliver(ctx, m)
+				if o, ok := w.deliver(ctx, m); ok {
+					outcomes <- o
+				}
 			}()
 		}
-		if len(batch) > 0 {
+	}
+}
+
+// release puts claimed messages back, due now, for any worker to take.
+func (w *Worker) release(batch []db.PushMessage) {
+	now := w.now()
+	outcomes := make([]db.PushOutcome, len(batch))
+	for i, m := range batch {
+		outcomes[i] = db.PushOutcome{ID: m.ID, Result: db.PushPostponed, At: now}
+	}
+	w.flush(outcomes)
+}
+
+// record writes outcomes in batches until outcomes closes.
+func (w *Worker) record(outcomes <-chan db.PushOutcome, done chan<- struct{}) {
+	defer close(done)
+	var pending []db.PushOutcome
+	tick := time.NewTicker(recordEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case o, ok := <-outcomes:
+			if !ok {
+				w.flush(pending)
+				return
+			}
+			if pending = append(pending, o); len(pending) >= recordBatch {
+				w.flush(pending)
+				pending = pending[:0]
+			}
+		case <-tick.C:
+			w.flush(pending)
+			pending = pending[:0]
+		}
+	}
+}
+
+// flush records outcomes. It runs even while the server stops: a sent
+// message must not be left looking unsent (it would go out again).
+func (w *Worker) flush(outcomes []db.PushOutcome) {
+	if len(outcomes) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.store.RecordPush(ctx, outcomes, w.cfg.MaxAttempts); err != nil {
+		w.log.Error("record push outcomes", "err", err, "messages", len(outcomes))
+	}
+}
+
+// prepare turns queued urgent announcements and due shift reminders into
+// outbox messages, and forgets devices unused for too long.
+func (w *Worker) prepare(ctx context.Context) {
+	housekeeping := time.NewTicker(30 * time.Second)
+	defer housekeeping.Stop()
+	w.housekeeping(ctx)
+	for ctx.Err() == nil {
+		n, err := w.store.FanOutAnnouncements(ctx, fanOutBatch)
+		if err != nil && ctx.Err() == nil {
+			w.log.Error("fan out urgent announcement", "err", err)
+		}
+		if n > 0 {
 			continue
 		}
 		select {
 		case <-ctx.Done():
-		case <-w.wake:
-		case <-reminders.C:
-			w.scheduleReminders(ctx)
+		case <-w.fanWake:
+		case <-housekeeping.C:
+			w.housekeeping(ctx)
 		case <-time.After(w.cfg.Poll):
 		}
 	}
 }
 
-func (w *Worker) scheduleReminders(ctx context.Context) {
+func (w *Worker) housekeeping(ctx context.Context) {
 	if _, err := w.store.ScheduleReminders(ctx); err != nil && ctx.Err() == nil {
 		w.log.Error("schedule shift reminders", "err", err)
 	}
@@ -141,15 +268,13 @@ func (w *Worker) scheduleReminders(ctx context.Context) {
 	}
 }
 
-// deliver sends one claimed message and records what became of it. The
-// record is written even when ctx ends, so a stopping server does not
-// leave a sent message looking unsent.
-func (w *Worker) deliver(ctx context.Context, m db.PushMessage) {
-	record := context.WithoutCancel(ctx)
+// deliver sends one claimed message and returns the outcome to record; a
+// dead token is dealt with here (the device is forgotten with its unsent
+// messages) and leaves nothing to record.
+func (w *Worker) deliver(ctx context.Context, m db.PushMessage) (db.PushOutcome, bool) {
 	if !m.Urgent {
 		if until := m.Preferences.QuietUntil(w.now()); until.After(w.now()) {
-			w.check(w.store.PushDefer(record, m.ID, until))
-			return
+			return db.PushOutcome{ID: m.ID, Result: db.PushPostponed, At: until}, true
 		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
@@ -158,19 +283,25 @@ func (w *Worker) deliver(ctx context.Context, m db.PushMessage) {
 	var retry *RetryableError
 	switch {
 	case err == nil:
-		w.check(w.store.PushSent(record, m.ID))
+		return db.PushOutcome{ID: m.ID, Result: db.PushDelivered}, true
 	case errors.Is(err, ErrTokenGone):
-		w.check(w.store.DropDevice(record, m.DeviceToken))
+		if err := w.store.DropDevice(context.WithoutCancel(ctx), m.DeviceToken); err != nil {
+			w.log.Error("forget dead device token", "err", err)
+		}
+		return db.PushOutcome{}, false
+	case ctx.Err() != nil:
+		// The server is stopping: not the message's fault, so no attempt used.
+		return db.PushOutcome{ID: m.ID, Result: db.PushPostponed, At: w.now()}, true
 	case errors.Is(err, ErrRejected):
 		w.log.Warn("push message rejected", "id", m.ID, "kind", m.Kind, "err", err)
-		w.check(w.store.PushFailed(record, m.ID, err.Error()))
+		return db.PushOutcome{ID: m.ID, Result: db.PushRejected, Error: err.Error()}, true
 	default:
 		after := w.backoff(m.Attempts)
 		if errors.As(err, &retry) && retry.After > after {
 			after = retry.After
 		}
 		w.log.Warn("push send failed; will retry", "id", m.ID, "attempt", m.Attempts, "in", after, "err", err)
-		w.check(w.store.PushRetry(record, m.ID, w.now().Add(after), err.Error(), w.cfg.MaxAttempts))
+		return db.PushOutcome{ID: m.ID, Result: db.PushRetryLater, At: w.now().Add(after), Error: err.Error()}, true
 	}
 }
 
@@ -178,10 +309,4 @@ func (w *Worker) deliver(ctx context.Context, m db.PushMessage) {
 func (w *Worker) backoff(attempt int) time.Duration {
 	d := w.cfg.BaseBackoff << min(attempt-1, 10)
 	return d/2 + rand.N(d/2+1)
-}
-
-func (w *Worker) check(err error) {
-	if err != nil {
-		w.log.Error("record push outcome", "err", err)
-	}
 }

@@ -109,9 +109,28 @@ func (f *fixture) worker(cfg Config) *Worker {
 	return NewWorker(f.store, f.sender, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-// drain runs a worker until no message is due, then stops it.
+// deliver sends one claimed message and records its outcome, as Run does.
+func (f *fixture) deliver(w *Worker, m db.PushMessage) {
+	f.t.Helper()
+	if o, ok := w.deliver(f.ctx, m); ok {
+		if err := f.store.RecordPush(f.ctx, []db.PushOutcome{o}, w.cfg.MaxAttempts); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// drain fans out queued announcements, then sends until no message is due.
 func (f *fixture) drain(cfg Config) {
 	f.t.Helper()
+	for {
+		n, err := f.store.FanOutAnnouncements(f.ctx, 100)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
 	w := f.worker(cfg)
 	for range 50 {
 		batch, err := f.store.ClaimPush(f.ctx, 100, cfg.Lease)
@@ -122,7 +141,7 @@ func (f *fixture) drain(cfg Config) {
 			return
 		}
 		for _, m := range batch {
-			w.deliver(f.ctx, m)
+			f.deliver(w, m)
 		}
 	}
 	f.t.Fatal("the outbox did not drain")
@@ -197,7 +216,7 @@ func TestFCMErrorsAreHandledAsDocumented(t *testing.T) {
 			if err != nil || len(batch) != 1 {
 				t.Fatalf("claim: %v %d", err, len(batch))
 			}
-			f.worker(testConfig).deliver(f.ctx, batch[0])
+			f.deliver(f.worker(testConfig), batch[0])
 			if got := f.statuses(); got[c.want] != 1 {
 				t.Fatalf("outbox %v, want one %s", got, c.want)
 			}
@@ -226,7 +245,7 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 		if err != nil || len(batch) != 1 {
 			t.Fatalf("attempt %d: claim %v, %d messages", attempt, err, len(batch))
 		}
-		w.deliver(f.ctx, batch[0])
+		f.deliver(w, batch[0])
 		if attempt < testConfig.MaxAttempts {
 			// Not before Retry-After, even though the backoff is shorter.
 			f.clock.Advance(119 * time.Second)
@@ -473,5 +492,154 @@ func TestRemindersSurviveARestart(t *testing.T) {
 	f.drain(testConfig)
 	if got := f.fcm.received(); len(got) != 1 || got[0].Data["kind"] != "SHIFT_REMINDER" {
 		t.Fatalf("after the restart FCM got %+v", got)
+	}
+}
+
+func TestUrgentAnnouncementFansOutToEachMemberOnce(t *testing.T) {
+	f := setup(t)
+	start := f.clock.Now().Add(24 * time.Hour)
+	sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: start, EndsAt: start.Add(2 * time.Hour), Capacity: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const members = 45
+	for i := range members {
+		m := f.member(db.RoleMember)
+		f.device(m, "token-"+itoa(i))
+		if _, err := f.store.SignUpForShift(f.ctx, m, sh.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	captain := f.member(db.RoleMember)
+	f.device(captain, "captain-token")
+	if _, err := f.store.AssignCaptain(f.ctx, f.staff, f.lineID, captain.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	bystander := f.member(db.RoleMember)
+	f.device(bystander, "bystander-token")
+	a, err := f.store.PostAnnouncement(f.ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "Everyone to the north gate", Urgent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Posting queues the audience; nobody is told before the fan-out.
+	var queued int
+	if err := f.store.Pool().QueryRow(f.ctx, `SELECT count(*) FROM push_outbox`).Scan(&queued); err != nil || queued != 0 {
+		t.Fatalf("%d messages written by the announcement's own transaction (%v)", queued, err)
+	}
+	// Three replicas fan out at once, in batches that do not divide evenly.
+	var wg sync.WaitGroup
+	told := make([]int, 3)
+	for i := range told {
+		wg.Go(func() {
+			for {
+				n, err := f.store.FanOutAnnouncements(f.ctx, 7)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+				told[i] += n
+			}
+		})
+	}
+	wg.Wait()
+	if told[0]+told[1]+told[2] != members {
+		t.Fatalf("fan-outs told %v members, want %d in all", told, members)
+	}
+	rows, err := f.store.Pool().Query(f.ctx, `
+SELECT m.id, (SELECT count(*) FROM member_events e WHERE e.member_id = m.id AND e.announcement_id = $1),
+       (SELECT count(*) FROM push_outbox o WHERE o.member_id = m.id AND o.announcement_id = $1)
+FROM members m`, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := 0
+	for rows.Next() {
+		var (
+			id             string
+			events, pushes int
+		)
+		if err := rows.Scan(&id, &events, &pushes); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case id == captain.MemberID || id == bystander.MemberID || id == f.staff.MemberID:
+			if events != 0 || pushes != 0 {
+				t.Fatalf("member %s outside the audience got %d events, %d pushes", id, events, pushes)
+			}
+		case events != 1 || pushes != 1:
+			t.Fatalf("member %s got %d events and %d pushes, want one each", id, events, pushes)
+		default:
+			reached++
+		}
+	}
+	if reached != members {
+		t.Fatalf("%d of %d members reached", reached, members)
+	}
+	var left int
+	if err := f.store.Pool().QueryRow(f.ctx, `SELECT count(*) FROM announcement_fanouts`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d fan-outs left (%v)", left, err)
+	}
+}
+
+func TestStoppingWorkerRecordsWhatItSentAndReleasesTheRest(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	for i := range 20 {
+		f.device(m, "token-"+itoa(i))
+	}
+	f.promotion(m)
+	cfg := testConfig
+	cfg.Rate, cfg.Concurrency = 10, 2
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.worker(cfg).Run(ctx)
+	}()
+	for len(f.fcm.received()) < 3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	sent := len(f.fcm.received())
+	c := f.statuses()
+	if c[db.PushSent] != sent || c[db.PushPending] != 20-sent || c[db.PushSending] != 0 {
+		t.Fatalf("after stopping with %d of 20 sent the outbox is %v, want them SENT and the rest PENDING", sent, c)
+	}
+	// The released messages are due at once and their attempt was not used.
+	batch, err := f.store.ClaimPush(f.ctx, 100, time.Minute)
+	if err != nil || len(batch) != 20-sent {
+		t.Fatalf("claimed %d after the stop, want %d (%v)", len(batch), 20-sent, err)
+	}
+	for _, msg := range batch {
+		if msg.Attempts != 1 {
+			t.Fatalf("message %d is on attempt %d, want 1", msg.ID, msg.Attempts)
+		}
+	}
+}
+
+func TestExpiredMessagesAndGoneDevicesAreNotSent(t *testing.T) {
+	f := setup(t)
+	m, other := f.member(db.RoleMember), f.member(db.RoleMember)
+	f.device(m, "token-1")
+	f.device(other, "token-2")
+	f.promotion(other)
+	// The device goes as the 60-day purge takes it, which leaves the outbox be.
+	if _, err := f.store.Pool().Exec(f.ctx, `DELETE FROM devices WHERE token = 'token-2'`); err != nil {
+		t.Fatal(err)
+	}
+	f.shiftID = f.shift(48 * time.Hour).ID
+	f.promotion(m)
+	// Promotions are about a shift 48 hours ahead: worth sending until it starts.
+	f.clock.Advance(48*time.Hour + time.Minute)
+	f.drain(testConfig)
+	if got := f.fcm.received(); len(got) != 0 {
+		t.Fatalf("sent %+v", got)
+	}
+	if c := f.statuses(); c[db.PushFailed] != 2 {
+		t.Fatalf("outbox %v, want the expired and the deviceless one FAILED", c)
 	}
 }
