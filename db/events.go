@@ -161,42 +161,68 @@ func (s *Store) memberEvents(ctx context.Context, tx pgx.Tx, c *changes, memberI
 	return err
 }
 
-const lineEventsAfterSQL = `
-SELECT l.event_seq, e.seq, e.kind, e.shift_id, e.announcement_id, e.occurred_at
-FROM picket_lines l
-LEFT JOIN LATERAL (
-    SELECT * FROM line_events WHERE picket_line_id = l.id AND seq > $2 ORDER BY seq LIMIT $3
-) e ON true
-WHERE l.id = $1
-ORDER BY e.seq`
+// LinePage is what one read found for a line: its next events after the
+// cursor, in order, and its latest sequence number. A gap between the
+// cursor and the first event, or no event below the latest, means events
+// were purged.
+type LinePage struct {
+	Events []LineEvent
+	Latest int64
+}
 
-// LineEventsAfter reads up to limit events of a line after sequence number
-// after, in order, and the line's latest sequence number (a gap between the
-// two means events were purged). It serves live delivery, which checked the
-// subscriber's right to watch the line when it subscribed (WatchLine).
-func (s *Store) LineEventsAfter(ctx context.Context, lineID string, after int64, limit int) (events []LineEvent, latest int64, err error) {
-	defer wrap(&err, "LineEventsAfter(%s, %d)", lineID, after)
-	rows, err := s.pool.Query(ctx, lineEventsAfterSQL, lineID, after, limit)
+// The left join keeps a line with no new events: its latest sequence number
+// is what shows that the events a subscriber still needs were purged. Both
+// come from one statement's snapshot, and a line's events commit with its
+// counter, so latest never runs ahead of the events read. Ids go in and come
+// back as text, so the pages are keyed exactly as the caller spelled them
+// (a uuid may arrive in capitals).
+const lineEventsAfterSQL = `
+SELECT c.line_id, l.event_seq, e.seq, e.kind, e.shift_id, e.announcement_id, e.occurred_at
+FROM unnest($1::text[], $2::bigint[]) AS c(line_id, seq)
+JOIN picket_lines l ON l.id = c.line_id::uuid
+LEFT JOIN LATERAL (
+    SELECT * FROM line_events WHERE picket_line_id = l.id AND seq > c.seq ORDER BY seq LIMIT $3
+) e ON true
+ORDER BY c.line_id, e.seq`
+
+// LineEventsAfter reads, in one query, for each line with a cursor, up to
+// limit events after that line's cursor, in order, and the line's latest
+// sequence number. It serves live delivery, which checked the subscriber's
+// right to watch each line when it subscribed (WatchLine).
+func (s *Store) LineEventsAfter(ctx context.Context, cursors map[string]int64, limit int) (_ map[string]LinePage, err error) {
+	defer wrap(&err, "LineEventsAfter")
+	ids := make([]string, 0, len(cursors))
+	seqs := make([]int64, 0, len(cursors))
+	for id, seq := range cursors {
+		ids = append(ids, id)
+		seqs = append(seqs, seq)
+	}
+	rows, err := s.pool.Query(ctx, lineEventsAfterSQL, ids, seqs, limit)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer rows.Close()
+	pages := make(map[string]LinePage, len(cursors))
 	for rows.Next() {
 		var (
-			e    LineEvent
-			seq  *int64
-			kind *LineEventKind
-			at   *time.Time
+			e      LineEvent
+			latest int64
+			seq    *int64
+			kind   *LineEventKind
+			at     *time.Time
 		)
-		if err := rows.Scan(&latest, &seq, &kind, &e.ShiftID, &e.AnnouncementID, &at); err != nil {
-			return nil, 0, err
+		if err := rows.Scan(&e.PicketLineID, &latest, &seq, &kind, &e.ShiftID, &e.AnnouncementID, &at); err != nil {
+			return nil, err
 		}
+		page := pages[e.PicketLineID]
+		page.Latest = latest
 		if seq != nil {
-			e.PicketLineID, e.Seq, e.Kind, e.OccurredAt = lineID, *seq, *kind, *at
-			events = append(events, e)
+			e.Seq, e.Kind, e.OccurredAt = *seq, *kind, *at
+			page.Events = append(page.Events, e)
 		}
+		pages[e.PicketLineID] = page
 	}
-	return events, latest, rows.Err()
+	return pages, rows.Err()
 }
 
 // WatchLine checks that the actor may follow a line's events: the same

@@ -18,7 +18,7 @@ const (
 	// SubscriberBuffer is how many events may wait for one subscriber.
 	// A subscriber that lets it fill is cut off: it resumes by cursor.
 	SubscriberBuffer = 256
-	// pageSize bounds one read of an event table.
+	// pageSize bounds one read of an event table (per line, for lines).
 	pageSize = 500
 	// pollInterval re-reads every followed line and member now and then, in
 	// case a wake-up was lost (a NOTIFY sent while the listener reconnected,
@@ -50,10 +50,18 @@ func drop(ctx context.Context, reason string) {
 type Hub struct {
 	store *db.Store
 	log   *slog.Logger
+	// pageSize bounds one read: the constant, which tests shrink to put a
+	// subscriber several pages behind with a few events.
+	pageSize int
 
 	mu      sync.Mutex
-	lines   map[string]*lineTopic
+	lines   map[string]map[*lineSub]struct{}
 	members map[string]map[*memberSub]struct{}
+	// linesDirty wakes the line dispatcher; dirtyLines says which lines
+	// (allLinesDirty set means every followed line).
+	linesDirty    chan struct{}
+	dirtyLines    map[string]struct{}
+	allLinesDirty bool
 	// membersDirty wakes the member dispatcher; dirtyMembers says whom
 	// (nil with allMembersDirty set means everyone).
 	membersDirty    chan struct{}
@@ -67,15 +75,17 @@ func NewHub(store *db.Store, log *slog.Logger) *Hub {
 	return &Hub{
 		store:        store,
 		log:          log,
-		lines:        map[string]*lineTopic{},
+		pageSize:     pageSize,
+		lines:        map[string]map[*lineSub]struct{}{},
 		members:      map[string]map[*memberSub]struct{}{},
+		linesDirty:   make(chan struct{}, 1),
+		dirtyLines:   map[string]struct{}{},
 		membersDirty: make(chan struct{}, 1),
 		dirtyMembers: map[string]struct{}{},
 	}
 }
 
-// Run dispatches member events and polls until ctx ends. Line topics run
-// their own goroutines while they have subscribers.
+// Run dispatches line and member events and polls until ctx ends.
 func (h *Hub) Run(ctx context.Context) {
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
@@ -85,6 +95,8 @@ func (h *Hub) Run(ctx context.Context) {
 			return
 		case <-poll.C:
 			h.WakeAll()
+		case <-h.linesDirty:
+			h.dispatchLines(ctx)
 		case <-h.membersDirty:
 			h.dispatchMembers(ctx)
 		}
@@ -94,11 +106,16 @@ func (h *Hub) Run(ctx context.Context) {
 // WakeLines tells the hub that lines have new events.
 func (h *Hub) WakeLines(lineIDs ...string) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	followed := false
 	for _, id := range lineIDs {
-		if t := h.lines[id]; t != nil {
-			t.wake()
+		if _, ok := h.lines[id]; ok {
+			h.dirtyLines[id] = struct{}{}
+			followed = true
 		}
+	}
+	h.mu.Unlock()
+	if followed {
+		h.kickLines()
 	}
 }
 
@@ -117,10 +134,9 @@ func (h *Hub) WakeMembers(memberIDs ...string) {
 // WakeAll makes the hub re-read everything it follows.
 func (h *Hub) WakeAll() {
 	h.mu.Lock()
-	for _, t := range h.lines {
-		t.wake()
-	}
+	h.allLinesDirty = true
 	h.mu.Unlock()
+	h.kickLines()
 	h.WakeAllMembers()
 }
 
@@ -130,6 +146,13 @@ func (h *Hub) WakeAllMembers() {
 	h.allMembersDirty = true
 	h.mu.Unlock()
 	h.kickMembers()
+}
+
+func (h *Hub) kickLines() {
+	select {
+	case h.linesDirty <- struct{}{}:
+	default:
+	}
 }
 
 func (h *Hub) kickMembers() {

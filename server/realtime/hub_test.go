@@ -4,10 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
 )
@@ -28,35 +33,51 @@ type fixture struct {
 	shift  *db.Shift
 }
 
+// setup returns a fixture whose hub runs.
 func setup(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, dbtest.NewPool(t))
+	go f.hub.Run(f.ctx)
+	return f
+}
+
+// newFixture returns a line with a shift, and a hub that does not run: the
+// test drives its rounds (dispatchLines) itself.
+func newFixture(t *testing.T, pool *pgxpool.Pool) *fixture {
 	t.Helper()
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	store := db.NewStore(dbtest.NewPool(t), nil, []byte("pepper"))
+	store := db.NewStore(pool, nil, []byte("pepper"))
 	hub := NewHub(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	store.SetNotifier(hubNotifier{hub})
-	go hub.Run(ctx)
 	f := &fixture{ctx: ctx, store: store, hub: hub}
 	coordinator, err := store.AddMember(ctx, db.NewMember{Name: "Dana", Email: "dana@example.org", Role: db.RoleCoordinator})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.staff = db.Actor{MemberID: coordinator.ID, Role: db.RoleCoordinator}
-	ja, err := store.CreateJobAction(ctx, f.staff, db.NewJobAction{Name: "Strike", Kind: db.KindStrike, Employer: "E", StartsAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, err := store.CreatePicketLine(ctx, f.staff, db.NewPicketLine{JobActionID: ja.ID, Name: "Gate", Address: "1 Main", Latitude: 1, Longitude: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.lineID = line.ID
-	start := time.Now().Add(24 * time.Hour)
-	if f.shift, err = store.CreateShift(ctx, f.staff, db.NewShift{PicketLineID: line.ID, StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: 10}); err != nil {
-		t.Fatal(err)
-	}
+	f.lineID, f.shift = f.addLine(t)
 	return f
+}
+
+// addLine creates a picket line with one shift.
+func (f *fixture) addLine(t *testing.T) (string, *db.Shift) {
+	t.Helper()
+	ja, err := f.store.CreateJobAction(f.ctx, f.staff, db.NewJobAction{Name: "Strike", Kind: db.KindStrike, Employer: "E", StartsAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := f.store.CreatePicketLine(f.ctx, f.staff, db.NewPicketLine{JobActionID: ja.ID, Name: "Gate", Address: "1 Main", Latitude: 1, Longitude: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(24 * time.Hour)
+	shift, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: line.ID, StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line.ID, shift
 }
 
 // hubNotifier wakes the hub directly, as the Notifier does in-process.
@@ -66,15 +87,119 @@ func (n hubNotifier) LinesChanged(ids ...string)   { n.hub.WakeLines(ids...) }
 func (n hubNotifier) MembersChanged(ids ...string) { n.hub.WakeMembers(ids...) }
 func (n hubNotifier) PushQueued()                  {}
 
-// changeLine makes n changes to the line, each one event.
+// changeLine makes n changes to the fixture's line, each one event.
 func (f *fixture) changeLine(t *testing.T, n int) {
+	t.Helper()
+	f.changeShift(t, f.shift, n)
+}
+
+// changeShift makes n changes to a shift, each one event on its line.
+func (f *fixture) changeShift(t *testing.T, shift *db.Shift, n int) {
 	t.Helper()
 	for i := range n {
 		capacity := 11 + i
-		if _, err := f.store.UpdateShift(f.ctx, f.staff, db.ShiftUpdate{ID: f.shift.ID, Capacity: &capacity}); err != nil {
+		if _, err := f.store.UpdateShift(f.ctx, f.staff, db.ShiftUpdate{ID: shift.ID, Capacity: &capacity}); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// latest returns the sequence number of a line's latest event.
+func (f *fixture) latest(t *testing.T, lineID string) int64 {
+	t.Helper()
+	lines, err := f.store.PicketLinesByIDs(f.ctx, f.staff, []string{lineID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines[lineID].EventSeq
+}
+
+// followedLine is a line with one subscription from its latest event on.
+type followedLine struct {
+	shift *db.Shift
+	ch    <-chan *db.LineEvent
+	from  int64
+}
+
+// followLines subscribes to the fixture's line and n-1 new ones.
+func (f *fixture) followLines(t *testing.T, n int) []followedLine {
+	t.Helper()
+	var lines []followedLine
+	for i := range n {
+		id, shift := f.lineID, f.shift
+		if i > 0 {
+			id, shift = f.addLine(t)
+		}
+		from := f.latest(t, id)
+		lines = append(lines, followedLine{shift: shift, ch: f.hub.LineEvents(f.ctx, id, from), from: from})
+	}
+	return lines
+}
+
+// queryCounter counts the statements sent to PostgreSQL.
+type queryCounter struct{ n atomic.Int32 }
+
+func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// countedPool returns a pool on a fresh database whose statements c counts.
+func countedPool(t *testing.T, c *queryCounter) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dbtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = c
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// buffered returns the events waiting in a subscription's buffer, without
+// waiting for more.
+func buffered(ch <-chan *db.LineEvent) []*db.LineEvent {
+	var got []*db.LineEvent
+	for {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				return got
+			}
+			got = append(got, e)
+		default:
+			return got
+		}
+	}
+}
+
+// seqRange returns from, from+1, ..., to.
+func seqRange(from, to int64) []int64 {
+	var seqs []int64
+	for s := from; s <= to; s++ {
+		seqs = append(seqs, s)
+	}
+	return seqs
+}
+
+// seqsOf returns the events' sequence numbers, and fails the test on any
+// event that is not a stored one.
+func seqsOf(t *testing.T, events []*db.LineEvent) []int64 {
+	t.Helper()
+	seqs := make([]int64, len(events))
+	for i, e := range events {
+		if e.Kind == db.LineResyncRequired {
+			t.Fatalf("unexpected RESYNC_REQUIRED at seq %d", e.Seq)
+		}
+		seqs[i] = e.Seq
+	}
+	return seqs
 }
 
 func TestSlowSubscriberIsCutOffWithoutSlowingOthers(t *testing.T) {
@@ -168,7 +293,7 @@ func TestPurgedCursorAsksForResync(t *testing.T) {
 	}
 }
 
-func TestNoSubscriberLeftRetiresTheTopic(t *testing.T) {
+func TestNoSubscriberLeftForgetsTheLine(t *testing.T) {
 	f := setup(t)
 	ctx, cancel := context.WithCancel(f.ctx)
 	ch := f.hub.LineEvents(ctx, f.lineID, 0)
@@ -184,7 +309,7 @@ func TestNoSubscriberLeftRetiresTheTopic(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d line topics left after the last subscriber went", n)
+			t.Fatalf("%d lines followed after the last subscriber went", n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -222,5 +347,166 @@ func TestMemberEventsSkipAPurgedGap(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a subscriber behind a purged gap got nothing")
+	}
+}
+
+func TestOneReadServesEveryWokenLine(t *testing.T) {
+	counter := &queryCounter{}
+	f := newFixture(t, countedPool(t, counter))
+	lines := f.followLines(t, 8)
+	f.hub.dispatchLines(f.ctx) // the subscriptions' own round: nothing new yet
+	for _, l := range lines {
+		f.changeShift(t, l.shift, 3)
+	}
+
+	counter.n.Store(0)
+	f.hub.dispatchLines(f.ctx)
+	if n := counter.n.Load(); n != 1 {
+		t.Fatalf("one round over %d woken lines sent %d statements, want 1", len(lines), n)
+	}
+	for i, l := range lines {
+		if got, want := seqsOf(t, buffered(l.ch)), seqRange(l.from+1, l.from+3); !slices.Equal(got, want) {
+			t.Fatalf("line %d: got seqs %v, want %v", i, got, want)
+		}
+	}
+}
+
+func TestManyLinesChangedTogetherEachGetTheirEventsInOrder(t *testing.T) {
+	f := setup(t)
+	const lines, changes = 6, 20
+	followers := f.followLines(t, lines)
+	var wg sync.WaitGroup
+	errs := make(chan error, lines*changes)
+	for _, l := range followers {
+		wg.Go(func() {
+			for i := range changes {
+				capacity := 11 + i
+				if _, err := f.store.UpdateShift(f.ctx, f.staff, db.ShiftUpdate{ID: l.shift.ID, Capacity: &capacity}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second)
+	for i, l := range followers {
+		for want := l.from + 1; want <= l.from+changes; want++ {
+			select {
+			case e := <-l.ch:
+				if e.Seq != want || e.Kind == db.LineResyncRequired {
+					t.Fatalf("line %d: got %s at seq %d, want seq %d", i, e.Kind, e.Seq, want)
+				}
+			case <-deadline:
+				t.Fatalf("line %d: no event %d", i, want)
+			}
+		}
+	}
+}
+
+func TestSubscriberPagesBehindCatchesUpInOrderWhileOtherLinesAreServed(t *testing.T) {
+	f := newFixture(t, dbtest.NewPool(t))
+	f.hub.pageSize = 3
+	f.changeLine(t, 8)
+	behindLatest := f.latest(t, f.lineID)
+	behind := f.hub.LineEvents(f.ctx, f.lineID, 0)
+	otherID, otherShift := f.addLine(t)
+	otherNext := f.latest(t, otherID) + 1
+	other := f.hub.LineEvents(f.ctx, otherID, otherNext-1)
+
+	var caughtUp []int64
+	for round := 1; int64(len(caughtUp)) < behindLatest; round++ {
+		if round > 10 {
+			t.Fatalf("after %d rounds the subscriber behind has seqs %v of 1..%d", round-1, caughtUp, behindLatest)
+		}
+		f.changeShift(t, otherShift, 1)
+		f.hub.dispatchLines(f.ctx)
+		got := seqsOf(t, buffered(behind))
+		if want := seqRange(int64(len(caughtUp))+1, min(int64(len(caughtUp)+f.hub.pageSize), behindLatest)); !slices.Equal(got, want) {
+			t.Fatalf("round %d: the subscriber behind got seqs %v, want the next page %v", round, got, want)
+		}
+		caughtUp = append(caughtUp, got...)
+		if got, want := seqsOf(t, buffered(other)), []int64{otherNext}; !slices.Equal(got, want) {
+			t.Fatalf("round %d: the other line's subscriber got seqs %v, want %v", round, got, want)
+		}
+		otherNext++
+	}
+}
+
+func TestPurgedEventsAskForResyncInABatchedRead(t *testing.T) {
+	f := newFixture(t, dbtest.NewPool(t))
+	f.changeLine(t, 4)
+	gapLatest := f.latest(t, f.lineID)
+	goneID, goneShift := f.addLine(t)
+	f.changeShift(t, goneShift, 2)
+	goneLatest := f.latest(t, goneID)
+	intactID, intactShift := f.addLine(t)
+	f.changeShift(t, intactShift, 2)
+	intactLatest := f.latest(t, intactID)
+	// Purge seq 2 and 3 of the first line and every event of the second.
+	if _, err := f.store.Pool().Exec(f.ctx, `DELETE FROM line_events WHERE (picket_line_id = $1 AND seq IN (2, 3)) OR picket_line_id = $2`, f.lineID, goneID); err != nil {
+		t.Fatal(err)
+	}
+	gap := f.hub.LineEvents(f.ctx, f.lineID, 1)
+	gone := f.hub.LineEvents(f.ctx, goneID, 0)
+	intact := f.hub.LineEvents(f.ctx, intactID, 0)
+	f.hub.dispatchLines(f.ctx)
+
+	got := buffered(gap)
+	if len(got) == 0 || got[0].Kind != db.LineResyncRequired || got[0].Seq != 3 {
+		t.Fatalf("behind a purged gap: got %v, want RESYNC_REQUIRED at seq 3 first", got)
+	}
+	if got, want := seqsOf(t, got[1:]), seqRange(4, gapLatest); !slices.Equal(got, want) {
+		t.Fatalf("after the resync: got seqs %v, want %v", got, want)
+	}
+	got = buffered(gone)
+	if len(got) != 1 || got[0].Kind != db.LineResyncRequired || got[0].Seq != goneLatest {
+		t.Fatalf("with every event purged: got %v, want only RESYNC_REQUIRED at seq %d", got, goneLatest)
+	}
+	if got, want := seqsOf(t, buffered(intact)), seqRange(1, intactLatest); !slices.Equal(got, want) {
+		t.Fatalf("on the intact line: got seqs %v, want %v", got, want)
+	}
+}
+
+// A subscriber that arrives from further back while a round reads its line
+// must not take the round's page, which starts after its cursor, for a
+// purge.
+func TestSubscriberJoiningDuringARoundGetsNoFalseResync(t *testing.T) {
+	f := newFixture(t, dbtest.NewPool(t))
+	f.changeLine(t, 2)
+	latest := f.latest(t, f.lineID)
+	live := f.hub.LineEvents(f.ctx, f.lineID, latest)
+	cursors := f.hub.takeDirtyLines()
+	replaying := f.hub.LineEvents(f.ctx, f.lineID, 0)
+	f.changeLine(t, 1)
+	pages, err := f.store.LineEventsAfter(f.ctx, cursors, f.hub.pageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hub.handOut(cursors, pages)
+	if got, want := seqsOf(t, buffered(live)), []int64{latest + 1}; !slices.Equal(got, want) {
+		t.Fatalf("the live subscriber got seqs %v, want %v", got, want)
+	}
+	if got := seqsOf(t, buffered(replaying)); len(got) != 0 {
+		t.Fatalf("the subscriber that joined mid-round got seqs %v from a page after its cursor", got)
+	}
+	f.hub.dispatchLines(f.ctx)
+	if got, want := seqsOf(t, buffered(replaying)), seqRange(1, latest+1); !slices.Equal(got, want) {
+		t.Fatalf("next round, the subscriber that joined got seqs %v, want %v", got, want)
+	}
+}
+
+func TestLineFollowedByACapitalisedIDIsWoken(t *testing.T) {
+	f := newFixture(t, dbtest.NewPool(t))
+	latest := f.latest(t, f.lineID)
+	ch := f.hub.LineEvents(f.ctx, strings.ToUpper(f.lineID), latest)
+	f.hub.dispatchLines(f.ctx) // the subscription's own round
+	f.changeLine(t, 1)
+	f.hub.dispatchLines(f.ctx)
+	if got, want := seqsOf(t, buffered(ch)), []int64{latest + 1}; !slices.Equal(got, want) {
+		t.Fatalf("the round after the change gave a subscriber that wrote the line id in capitals seqs %v, want %v", got, want)
 	}
 }

@@ -2,22 +2,11 @@ package realtime
 
 import (
 	"context"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/picketline/picketline/db"
 )
-
-// lineTopic is the subscribers of one line in this process and the
-// goroutine reading the line's events for them.
-type lineTopic struct {
-	hub    *Hub
-	lineID string
-	wakeC  chan struct{}
-
-	mu   sync.Mutex
-	subs map[*lineSub]struct{}
-}
 
 // lineSub is one subscription. next is the sequence number it must receive
 // next: events are handed over strictly in order, so a subscriber sees each
@@ -28,126 +17,145 @@ type lineSub struct {
 	next int64
 }
 
-func (t *lineTopic) wake() {
-	select {
-	case t.wakeC <- struct{}{}:
-	default:
-	}
-}
-
 // LineEvents streams a line's events after sequence number after: first
 // those stored, then live ones.
 func (h *Hub) LineEvents(ctx context.Context, lineID string, after int64) <-chan *db.LineEvent {
+	// Wake-ups name lines as PostgreSQL prints uuids; a client may have
+	// written this one in capitals.
+	lineID = strings.ToLower(lineID)
 	sub := &lineSub{ctx: ctx, ch: make(chan *db.LineEvent, SubscriberBuffer), next: after + 1}
 	h.mu.Lock()
-	t := h.lines[lineID]
-	if t == nil {
-		t = &lineTopic{hub: h, lineID: lineID, wakeC: make(chan struct{}, 1), subs: map[*lineSub]struct{}{}}
-		h.lines[lineID] = t
-		go t.run()
+	subs := h.lines[lineID]
+	if subs == nil {
+		subs = map[*lineSub]struct{}{}
+		h.lines[lineID] = subs
 	}
-	t.mu.Lock()
-	t.subs[sub] = struct{}{}
-	t.mu.Unlock()
+	subs[sub] = struct{}{}
+	h.dirtyLines[lineID] = struct{}{}
 	h.mu.Unlock()
-	t.wake()
+	h.kickLines()
 	// AfterFunc holds no goroutine while the subscription lives: thousands
 	// of idle subscribers cost no stacks here.
-	context.AfterFunc(ctx, func() { t.remove(sub) })
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.removeLineSub(lineID, sub)
+	})
 	return sub.ch
 }
 
-// remove ends a subscription; its channel closes so gqlgen stops reading.
-func (t *lineTopic) remove(sub *lineSub) {
-	t.mu.Lock()
-	if _, ok := t.subs[sub]; ok {
-		delete(t.subs, sub)
-		close(sub.ch)
+// removeLineSub ends a subscription; its channel closes so gqlgen stops
+// reading. The caller holds h.mu.
+func (h *Hub) removeLineSub(lineID string, sub *lineSub) {
+	subs := h.lines[lineID]
+	if _, ok := subs[sub]; !ok {
+		return
 	}
-	empty := len(t.subs) == 0
-	t.mu.Unlock()
-	if empty {
-		t.wake() // let run notice and retire the topic
-	}
-}
-
-// run reads and hands out the line's events each time it is woken, until
-// the topic has no subscribers left.
-func (t *lineTopic) run() {
-	for range t.wakeC {
-		if t.retireIfIdle() {
-			return
-		}
-		t.deliver()
+	delete(subs, sub)
+	close(sub.ch)
+	if len(subs) == 0 {
+		delete(h.lines, lineID)
 	}
 }
 
-func (t *lineTopic) retireIfIdle() bool {
-	t.hub.mu.Lock()
-	defer t.hub.mu.Unlock()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.subs) > 0 {
-		return false
+// dispatchLines runs one round: it reads the new events of every woken line
+// in one query, so thousands of events a second over a hundred lines cost a
+// few reads, not one per line and wake-up, and hands each subscriber the
+// ones it is due. One round per wake-up of Run lets member events and the
+// poll take their turn under a steady stream of line events.
+func (h *Hub) dispatchLines(ctx context.Context) {
+	cursors := h.takeDirtyLines()
+	if len(cursors) == 0 {
+		return
 	}
-	delete(t.hub.lines, t.lineID)
-	return true
+	pages, err := h.store.LineEventsAfter(ctx, cursors, h.pageSize)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Error("read line events", "lines", len(cursors), "err", err)
+		}
+		// Read these lines again with the next round that anything
+		// starts, rather than only at the next poll.
+		h.mu.Lock()
+		for id := range cursors {
+			h.dirtyLines[id] = struct{}{}
+		}
+		h.mu.Unlock()
+		return
+	}
+	h.handOut(cursors, pages)
 }
 
-// deliver reads events from the oldest any subscriber still needs, page by
-// page, and hands each subscriber the ones it is due.
-func (t *lineTopic) deliver() {
-	for {
-		from, ok := t.oldestNeeded()
-		if !ok {
-			return
+// handOut gives every subscriber of the lines read the events it is due,
+// and marks the lines whose page was full to be read again.
+func (h *Hub) handOut(cursors map[string]int64, pages map[string]db.LinePage) {
+	h.mu.Lock()
+	more := false
+	for id, page := range pages {
+		for sub := range h.lines[id] {
+			h.handOutTo(id, sub, cursors[id], page)
 		}
-		events, latest, err := t.hub.store.LineEventsAfter(context.Background(), t.lineID, from-1, pageSize)
-		if err != nil {
-			t.hub.log.Error("read line events", "line", t.lineID, "err", err)
-			return
-		}
-		t.handOut(events, latest)
-		if len(events) < pageSize {
-			return
-		}
-	}
-}
-
-func (t *lineTopic) oldestNeeded() (int64, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var oldest int64
-	for sub := range t.subs {
-		if oldest == 0 || sub.next < oldest {
-			oldest = sub.next
+		if len(page.Events) == h.pageSize && h.lines[id] != nil {
+			// More may wait: read the line again next round.
+			h.dirtyLines[id] = struct{}{}
+			more = true
 		}
 	}
-	return oldest, oldest > 0
-}
-
-func (t *lineTopic) handOut(events []db.LineEvent, latest int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for sub := range t.subs {
-		t.handOutTo(sub, events, latest)
+	h.mu.Unlock()
+	if more {
+		h.kickLines()
 	}
 }
 
-func (t *lineTopic) handOutTo(sub *lineSub, events []db.LineEvent, latest int64) {
-	if len(events) == 0 && sub.next <= latest || len(events) > 0 && events[0].Seq > sub.next {
+// takeDirtyLines returns the cursor (the lowest next-1 of its
+// subscriptions) of each line to read, and clears the marks.
+func (h *Hub) takeDirtyLines() map[string]int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cursors := map[string]int64{}
+	add := func(id string) {
+		for sub := range h.lines[id] {
+			if c, ok := cursors[id]; !ok || sub.next-1 < c {
+				cursors[id] = sub.next - 1
+			}
+		}
+	}
+	if h.allLinesDirty {
+		for id := range h.lines {
+			add(id)
+		}
+	} else {
+		for id := range h.dirtyLines {
+			add(id)
+		}
+	}
+	h.allLinesDirty = false
+	clear(h.dirtyLines)
+	return cursors
+}
+
+// handOutTo gives sub the events of page it is due; page holds the line's
+// events after cursor. The caller holds h.mu.
+func (h *Hub) handOutTo(lineID string, sub *lineSub, cursor int64, page db.LinePage) {
+	if sub.next <= cursor {
+		// It subscribed after the cursor was taken, from further back: this
+		// page says nothing about the events it needs (a gap here is no
+		// purge). Its subscription marked the line for the next round.
+		return
+	}
+	events := page.Events
+	if len(events) == 0 && sub.next <= page.Latest || len(events) > 0 && events[0].Seq > sub.next {
 		// The events this subscriber needs were purged: tell it to refetch,
 		// then carry on after what it is told to refetch.
-		resume := latest
+		resume := page.Latest
 		if len(events) > 0 {
 			resume = events[0].Seq - 1
 		}
-		if !t.send(sub, &db.LineEvent{PicketLineID: t.lineID, Seq: resume, Kind: db.LineResyncRequired, OccurredAt: time.Now()}) {
+		if !h.send(lineID, sub, &db.LineEvent{PicketLineID: lineID, Seq: resume, Kind: db.LineResyncRequired, OccurredAt: time.Now()}) {
 			return
 		}
 	}
 	for i := range events {
-		if events[i].Seq == sub.next && !t.send(sub, &events[i]) {
+		if events[i].Seq == sub.next && !h.send(lineID, sub, &events[i]) {
 			return
 		}
 	}
@@ -155,15 +163,14 @@ func (t *lineTopic) handOutTo(sub *lineSub, events []db.LineEvent, latest int64)
 
 // send hands one event to a subscriber without ever blocking. A full
 // buffer means the client cannot keep up: its connection is dropped so it
-// resumes by cursor, and nobody else waits for it.
-func (t *lineTopic) send(sub *lineSub, e *db.LineEvent) bool {
+// resumes by cursor, and nobody else waits for it. The caller holds h.mu.
+func (h *Hub) send(lineID string, sub *lineSub, e *db.LineEvent) bool {
 	select {
 	case sub.ch <- e:
 		sub.next = e.Seq + 1
 		return true
 	default:
-		delete(t.subs, sub)
-		close(sub.ch)
+		h.removeLineSub(lineID, sub)
 		drop(sub.ctx, "subscriber too slow")
 		return false
 	}

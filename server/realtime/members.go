@@ -57,7 +57,7 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 		if len(cursors) == 0 {
 			return
 		}
-		events, err := h.store.MemberEventsAfter(ctx, cursors, pageSize)
+		events, err := h.store.MemberEventsAfter(ctx, cursors, h.pageSize)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Error("read member events", "err", err)
@@ -83,7 +83,7 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 				}
 			}
 		}
-		if len(events) == pageSize {
+		if len(events) == h.pageSize {
 			// More may wait: read those members again.
 			for i := range events {
 				if _, ok := h.members[events[i].MemberID]; ok {
