@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,14 +105,29 @@ func LoaderMiddleware(store *db.Store, next http.Handler) http.Handler {
 	})
 }
 
-// WithLoaders returns ctx carrying l, for transports that do not pass
-// through LoaderMiddleware per operation.
-func WithLoaders(ctx context.Context, l *Loaders) context.Context {
-	return context.WithValue(ctx, loadersKey{}, l)
+// lazyLoaders makes an operation's loaders when it first needs them.
+type lazyLoaders struct {
+	once  sync.Once
+	build func() *Loaders
+	l     *Loaders
+}
+
+// WithLoaders returns ctx carrying loaders that build creates on first use,
+// for transports that do not pass through LoaderMiddleware per operation.
+// A websocket subscription that waits hours for its first event holds no
+// loaders meanwhile.
+func WithLoaders(ctx context.Context, build func() *Loaders) context.Context {
+	return context.WithValue(ctx, loadersKey{}, &lazyLoaders{build: build})
 }
 
 func loaders(ctx context.Context) *Loaders {
-	return ctx.Value(loadersKey{}).(*Loaders)
+	switch l := ctx.Value(loadersKey{}).(type) {
+	case *lazyLoaders:
+		l.once.Do(func() { l.l = l.build() })
+		return l.l
+	default:
+		return l.(*Loaders)
+	}
 }
 
 // load fetches one item through a loader; a missing item is the zero value.

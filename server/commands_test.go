@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,29 @@ func TestHealthEndpoints(t *testing.T) {
 	req.Header.Set("Origin", origin)
 	if r := s.send(t, req); r.Header.Get("Access-Control-Allow-Origin") != origin || r.Status != 200 {
 		t.Fatalf("POST from an allowed origin: %s %v", r, r.Header)
+	}
+}
+
+func TestProfilerOnlyWhereAsked(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(env map[string]string) { env["DEBUG_ADDR"] = "127.0.0.1:0" })
+	line, ok := s.log.waitFor(0, waitTimeout, nil, func(l string) bool { return strings.Contains(l, "profiler listening") })
+	m := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(line)
+	if !ok || m == nil {
+		t.Fatalf("no profiler address logged: %q", line)
+	}
+	resp, err := s.http.Get("http://" + m[1] + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("profiler: %d %.100s", resp.StatusCode, body)
+	}
+	// Never on the API's own address.
+	if r, err := s.http.Get(s.URL + "/debug/pprof/"); err != nil || r.StatusCode == http.StatusOK {
+		t.Fatalf("the API serves the profiler: %v %v", r, err)
 	}
 }
 

@@ -52,6 +52,8 @@ type config struct {
 	// LoginCodeSender names how login codes reach members. "log" writes
 	// them to the server log; prod must choose it explicitly.
 	LoginCodeSender string
+	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
+	DebugAddr string
 }
 
 func (c config) dev() bool { return c.Env == "dev" }
@@ -63,6 +65,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DatabaseURL:     getenv("DATABASE_URL"),
 		DataDir:         envOr(getenv, "DATA_DIR", ".data"),
 		LoginCodeSender: getenv("LOGIN_CODE_SENDER"),
+		DebugAddr:       getenv("DEBUG_ADDR"),
 	}
 	var err error
 	if c.Env != "dev" && c.Env != "prod" {

@@ -78,12 +78,12 @@ func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Toke
 		Implementation: &realtime.Upgrader{
 			AllowedOrigins:   cfg.AllowedOrigins,
 			InitTimeout:      wsInitTimeout,
+			PingInterval:     wsPingInterval,
 			MaxSubscriptions: cfg.WSMaxSubscriptions,
 			MaxMessageBytes:  wsMaxMessageBytes,
 			Conns:            rt.conns,
 		},
-		InitFunc:         wsInit(authn, log),
-		PingPongInterval: wsPingInterval,
+		InitFunc: wsInit(authn, log),
 	})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.SetParserTokenLimit(maxParserTokens)
@@ -96,7 +96,7 @@ func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Toke
 	// not cancel the batched reads of another on the same connection.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		if realtime.ConnFrom(ctx) != nil {
-			ctx = graph.WithLoaders(ctx, graph.NewLoaders(store, auth.ActorFrom(ctx), false))
+			ctx = graph.WithLoaders(ctx, func() *graph.Loaders { return graph.NewLoaders(store, auth.ActorFrom(ctx), false) })
 		}
 		return next(ctx)
 	})

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,15 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String())
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("DEBUG_ADDR: %w", err)
+		}
+		log.Info("profiler listening", "addr", dln.Addr().String())
+		defer serveDebug(dln).Close()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -86,6 +96,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	go rt.hub.Run(bg)
 	go rt.notifier.Run(bg)
 	go rt.notifier.Listen(bg, dbase.URL)
+	go rt.conns.KeepAlive(bg, wsPingInterval)
 	go purgeLoop(bg, store, cfg.EventRetention, log)
 	pushDone := make(chan struct{})
 	go func() {
@@ -157,4 +168,18 @@ func purgeLoop(ctx context.Context, store *db.Store, retention time.Duration, lo
 			}
 		}
 	}
+}
+
+// serveDebug serves Go's profiler on addr, apart from the API, for
+// operators measuring a running server; it is off unless DEBUG_ADDR is set.
+func serveDebug(ln net.Listener) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return srv
 }

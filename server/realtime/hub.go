@@ -15,9 +15,15 @@ import (
 
 // Tuning of the hub.
 const (
-	// SubscriberBuffer is how many events may wait for one subscriber.
-	// A subscriber that lets it fill is cut off: it resumes by cursor.
-	SubscriberBuffer = 256
+	// SubscriberBuffer is how many events may wait for one subscriber. A
+	// subscriber with more due (catching up after a reconnect) gets the rest
+	// as it makes room; one that takes nothing for stallLimit is cut off and
+	// resumes by cursor.
+	SubscriberBuffer = 64
+	stallLimit       = 5 * time.Second
+	// retryDelay is how soon a subscriber whose buffer was full is offered
+	// what it is still due.
+	retryDelay = 20 * time.Millisecond
 	// pageSize bounds one read of an event table (per line, for lines).
 	pageSize = 500
 	// pollInterval re-reads every followed line and member now and then, in
@@ -51,8 +57,10 @@ type Hub struct {
 	store *db.Store
 	log   *slog.Logger
 	// pageSize bounds one read: the constant, which tests shrink to put a
-	// subscriber several pages behind with a few events.
-	pageSize int
+	// subscriber several pages behind with a few events; stallLimit is the
+	// constant, which tests shrink too.
+	pageSize   int
+	stallLimit time.Duration
 
 	mu      sync.Mutex
 	lines   map[string]map[*lineSub]struct{}
@@ -67,6 +75,11 @@ type Hub struct {
 	membersDirty    chan struct{}
 	dirtyMembers    map[string]struct{}
 	allMembersDirty bool
+	// laterLines and laterMembers have subscribers whose buffers were full;
+	// a timer (laterArmed) marks them dirty again after retryDelay.
+	laterLines   map[string]struct{}
+	laterMembers map[string]struct{}
+	laterArmed   bool
 }
 
 // NewHub returns a hub reading events from store. Run must be running for
@@ -76,6 +89,9 @@ func NewHub(store *db.Store, log *slog.Logger) *Hub {
 		store:        store,
 		log:          log,
 		pageSize:     pageSize,
+		stallLimit:   stallLimit,
+		laterLines:   map[string]struct{}{},
+		laterMembers: map[string]struct{}{},
 		lines:        map[string]map[*lineSub]struct{}{},
 		members:      map[string]map[*memberSub]struct{}{},
 		linesDirty:   make(chan struct{}, 1),
@@ -160,4 +176,72 @@ func (h *Hub) kickMembers() {
 	case h.membersDirty <- struct{}{}:
 	default:
 	}
+}
+
+// offered is what became of an event offered to a subscriber.
+type offered int
+
+const (
+	// taken: the event is in the subscriber's buffer.
+	taken offered = iota
+	// full: no room now; offer it again after retryDelay.
+	full
+	// stalled: no room and none made for stallLimit: cut the subscriber off.
+	stalled
+)
+
+// offer hands e to a subscriber's buffer without ever blocking the hub.
+// stalledSince remembers when the subscriber last had no room and took
+// nothing since, so that a reader catching up is waited for and a reader
+// that stopped is not.
+func offer[E any](ch chan E, e E, stalledSince *time.Time, limit time.Duration) offered {
+	select {
+	case ch <- e:
+		*stalledSince = time.Time{}
+		return taken
+	default:
+	}
+	now := time.Now()
+	if stalledSince.IsZero() {
+		*stalledSince = now
+	}
+	if now.Sub(*stalledSince) >= limit {
+		return stalled
+	}
+	return full
+}
+
+// retryLater has the lines and members given read again after retryDelay,
+// for subscribers that had no room for everything they were due. The
+// caller holds h.mu.
+func (h *Hub) retryLater(lineID, memberID string) {
+	if lineID != "" {
+		h.laterLines[lineID] = struct{}{}
+	}
+	if memberID != "" {
+		h.laterMembers[memberID] = struct{}{}
+	}
+	if h.laterArmed {
+		return
+	}
+	h.laterArmed = true
+	time.AfterFunc(retryDelay, func() {
+		h.mu.Lock()
+		for id := range h.laterLines {
+			if _, ok := h.lines[id]; ok {
+				h.dirtyLines[id] = struct{}{}
+			}
+		}
+		for id := range h.laterMembers {
+			if _, ok := h.members[id]; ok {
+				h.dirtyMembers[id] = struct{}{}
+			}
+		}
+		clear(h.laterLines)
+		clear(h.laterMembers)
+		h.laterArmed = false
+		h.mu.Unlock()
+		h.kickLines()
+		h.kickMembers()
+	})
 }

@@ -50,6 +50,7 @@ func newFixture(t *testing.T, pool *pgxpool.Pool) *fixture {
 	t.Cleanup(cancel)
 	store := db.NewStore(pool, nil, []byte("pepper"))
 	hub := NewHub(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hub.stallLimit = 300 * time.Millisecond
 	store.SetNotifier(hubNotifier{hub})
 	f := &fixture{ctx: ctx, store: store, hub: hub}
 	coordinator, err := store.AddMember(ctx, db.NewMember{Name: "Dana", Email: "dana@example.org", Role: db.RoleCoordinator})
@@ -237,8 +238,16 @@ func TestSlowSubscriberIsCutOffWithoutSlowingOthers(t *testing.T) {
 			t.Fatalf("the reading subscriber got %d of %d events", want-1, changes)
 		}
 	}
-	// The one that never read filled its buffer and was dropped: its
-	// channel is closed after the buffered events, and its connection cut.
+	// The one that never read filled its buffer and, taking nothing for the
+	// stall limit, was dropped: its connection cut, its channel closed after
+	// the buffered events.
+	for slowDropper.drops.Load() == 0 {
+		select {
+		case <-deadline:
+			t.Fatal("the subscriber that never reads was not cut off")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	n := 0
 	for range slow {
 		n++
@@ -248,6 +257,80 @@ func TestSlowSubscriberIsCutOffWithoutSlowingOthers(t *testing.T) {
 	}
 	if slowDropper.drops.Load() != 1 || fastDropper.drops.Load() != 0 {
 		t.Fatalf("drops: slow %d, fast %d", slowDropper.drops.Load(), fastDropper.drops.Load())
+	}
+}
+
+func TestSubscriberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
+	f := setup(t)
+	const changes = 3*SubscriberBuffer + 10
+	f.changeLine(t, changes)
+	dropper := &recordingDropper{}
+	// Catching up takes longer than the stall limit, but the reader keeps
+	// making room, so it is waited for.
+	ch := f.hub.LineEvents(WithDropper(f.ctx, dropper), f.lineID, 0)
+	latest := f.latest(t, f.lineID)
+	deadline := time.After(30 * time.Second)
+	for want := int64(1); want <= latest; want++ {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				t.Fatalf("cut off after seq %d of %d", want-1, latest)
+			}
+			if e.Seq != want {
+				t.Fatalf("got seq %d, want %d", e.Seq, want)
+			}
+			if want%SubscriberBuffer == 0 {
+				time.Sleep(f.hub.stallLimit / 2)
+			}
+		case <-deadline:
+			t.Fatalf("got %d of %d events", want-1, latest)
+		}
+	}
+	if n := dropper.drops.Load(); n != 0 {
+		t.Fatalf("dropped %d times while catching up", n)
+	}
+}
+
+func TestMemberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
+	f := setup(t)
+	m, err := f.store.AddMember(f.ctx, db.NewMember{Name: "Ana", Email: "ana@example.org", Role: db.RoleMember})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := db.Actor{MemberID: m.ID, Role: db.RoleMember}
+	start := time.Now().Add(48 * time.Hour)
+	const shifts = SubscriberBuffer + 20
+	for i := range shifts {
+		at := start.Add(time.Duration(i) * 3 * time.Hour)
+		sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: at, EndsAt: at.Add(time.Hour), Capacity: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.SignUpForShift(f.ctx, member, sh.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.CancelShift(f.ctx, f.staff, sh.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropper := &recordingDropper{}
+	ch := f.hub.MemberEvents(WithDropper(f.ctx, dropper), m.ID, 0)
+	deadline := time.After(30 * time.Second)
+	for want := int64(1); want <= shifts; want++ {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				t.Fatalf("cut off after seq %d of %d", want-1, shifts)
+			}
+			if e.Seq != want || e.Kind != db.MemberShiftCancelled {
+				t.Fatalf("got %d %s, want %d SHIFT_CANCELLED", e.Seq, e.Kind, want)
+			}
+		case <-deadline:
+			t.Fatalf("got %d of %d events", want-1, shifts)
+		}
+	}
+	if n := dropper.drops.Load(); n != 0 {
+		t.Fatalf("dropped %d times while catching up", n)
 	}
 }
 

@@ -12,9 +12,10 @@ import (
 // next: events are handed over strictly in order, so a subscriber sees each
 // event once and never one out of turn, wherever the read came from.
 type lineSub struct {
-	ctx  context.Context
-	ch   chan *db.LineEvent
-	next int64
+	ctx          context.Context
+	ch           chan *db.LineEvent
+	next         int64
+	stalledSince time.Time
 }
 
 // LineEvents streams a line's events after sequence number after: first
@@ -161,17 +162,21 @@ func (h *Hub) handOutTo(lineID string, sub *lineSub, cursor int64, page db.LineP
 	}
 }
 
-// send hands one event to a subscriber without ever blocking. A full
-// buffer means the client cannot keep up: its connection is dropped so it
-// resumes by cursor, and nobody else waits for it. The caller holds h.mu.
+// send hands one event to a subscriber without ever blocking. With its
+// buffer full, the subscriber gets the event on a later read; one that has
+// taken nothing for the stall limit cannot keep up: its connection is
+// dropped so it resumes by cursor, and nobody else waits for it. The caller
+// holds h.mu.
 func (h *Hub) send(lineID string, sub *lineSub, e *db.LineEvent) bool {
-	select {
-	case sub.ch <- e:
+	switch offer(sub.ch, e, &sub.stalledSince, h.stallLimit) {
+	case taken:
 		sub.next = e.Seq + 1
 		return true
-	default:
+	case full:
+		h.retryLater(lineID, "")
+	case stalled:
 		h.removeLineSub(lineID, sub)
 		drop(sub.ctx, "subscriber too slow")
-		return false
 	}
+	return false
 }

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"time"
 
 	"github.com/picketline/picketline/db"
 )
@@ -9,9 +10,10 @@ import (
 // memberSub is one subscription to a member's own events; next works as
 // for lines.
 type memberSub struct {
-	ctx  context.Context
-	ch   chan *db.MemberEvent
-	next int64
+	ctx          context.Context
+	ch           chan *db.MemberEvent
+	next         int64
+	stalledSince time.Time
 }
 
 // MemberEvents streams a member's events after sequence number after.
@@ -65,19 +67,24 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 			return
 		}
 		h.mu.Lock()
+		// Subscribers with no room left this round get the rest on a retry.
+		waiting := map[*memberSub]bool{}
 		for i := range events {
 			e := &events[i]
 			for sub := range h.members[e.MemberID] {
-				if e.Seq < sub.next {
+				if e.Seq < sub.next || waiting[sub] {
 					continue
 				}
 				// A gap means the events in it were purged; personal events
 				// carry no state to refetch, so carry on from here.
 				sub.next = e.Seq
-				select {
-				case sub.ch <- e:
+				switch offer(sub.ch, e, &sub.stalledSince, h.stallLimit) {
+				case taken:
 					sub.next++
-				default:
+				case full:
+					waiting[sub] = true
+					h.retryLater("", e.MemberID)
+				case stalled:
 					h.removeMemberSub(e.MemberID, sub)
 					drop(sub.ctx, "subscriber too slow")
 				}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -40,8 +41,11 @@ const Subprotocol = "graphql-transport-ws"
 type Upgrader struct {
 	// AllowedOrigins lists browser origins that may connect. Native apps
 	// send no Origin and are always allowed.
-	AllowedOrigins   []string
-	InitTimeout      time.Duration
+	AllowedOrigins []string
+	InitTimeout    time.Duration
+	// PingInterval is how often Conns.KeepAlive pings each connection; one
+	// that answers nothing for two intervals is closed.
+	PingInterval     time.Duration
 	MaxSubscriptions int
 	MaxMessageBytes  int64
 	Conns            *Conns
@@ -52,7 +56,9 @@ type Upgrader struct {
 
 func (u *Upgrader) init() {
 	u.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		// No read buffer of its own: gorilla reads through the 4 KB one
+		// net/http already holds for the connection.
+		ReadBufferSize:  0,
 		WriteBufferSize: 1024,
 		// Idle connections hold no write buffer of their own.
 		WriteBufferPool: &sync.Pool{},
@@ -80,6 +86,8 @@ func (u *Upgrader) Accept(w http.ResponseWriter, r *http.Request, opts transport
 	}
 	ws.SetReadLimit(u.MaxMessageBytes)
 	c := &Conn{ws: ws, upgrader: u, active: map[string]struct{}{}}
+	c.alive()
+	ws.SetPongHandler(func(string) error { c.alive(); return nil })
 	c.timer = time.AfterFunc(u.InitTimeout, func() {
 		c.mu.Lock()
 		late := !c.initSeen
@@ -126,6 +134,7 @@ func (c *Conn) NextReader() (int, io.Reader, error) {
 			}
 			return 0, nil, err
 		}
+		c.alive()
 		var m wsMessage
 		if json.Unmarshal(data, &m) != nil || m.Type == "" {
 			c.CloseWith(CloseBadRequest, "Invalid message received")
@@ -192,21 +201,47 @@ func (c *Conn) WriteJSON(v any) error {
 	if err != nil {
 		return err
 	}
-	var m wsMessage
-	if json.Unmarshal(data, &m) == nil {
-		c.mu.Lock()
-		switch m.Type {
-		case "connection_ack":
-			c.acked = true
-		case "complete", "error":
-			delete(c.active, m.ID)
-		}
-		c.mu.Unlock()
+	typ, id := messageKind(v)
+	c.mu.Lock()
+	switch typ {
+	case "connection_ack":
+		c.acked = true
+	case "complete", "error":
+		delete(c.active, id)
 	}
+	c.mu.Unlock()
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return c.ws.WriteMessage(websocket.TextMessage, data)
+}
+
+// messageKind reads the type and id of an outgoing message without parsing
+// back what was just encoded: gqlgen's messages, like wsMessage, are structs
+// with Type and ID fields.
+func messageKind(v any) (typ, id string) {
+	r := reflect.Indirect(reflect.ValueOf(v))
+	if r.Kind() != reflect.Struct {
+		return "", ""
+	}
+	if f := r.FieldByName("Type"); f.Kind() == reflect.String {
+		typ = f.String()
+	}
+	if f := r.FieldByName("ID"); f.Kind() == reflect.String {
+		id = f.String()
+	}
+	return typ, id
+}
+
+// alive pushes the read deadline out: the peer spoke or answered a ping.
+func (c *Conn) alive() {
+	c.ws.SetReadDeadline(time.Now().Add(2 * c.upgrader.PingInterval))
+}
+
+// ping sends a websocket ping frame, which every client answers by itself.
+// gorilla allows it alongside the writes of other goroutines.
+func (c *Conn) ping() {
+	c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
 }
 
 // WriteClose sends a close frame.
@@ -228,9 +263,6 @@ func (c *Conn) Subprotocol() string { return c.ws.Subprotocol() }
 
 // SetReadLimit caps incoming messages.
 func (c *Conn) SetReadLimit(limit int64) { c.ws.SetReadLimit(min(limit, c.upgrader.MaxMessageBytes)) }
-
-// SetReadDeadline is used by gqlgen's ping/pong keepalive.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
 
 // CloseWith closes the connection with a code and reason, from any goroutine.
 func (c *Conn) CloseWith(code int, reason string) {
@@ -280,16 +312,51 @@ func ConnFrom(ctx context.Context) *Conn {
 // everyone's on shutdown.
 type Conns struct {
 	mu    sync.Mutex
-	conns map[*Conn]struct{}
+	conns map[*Conn]int // the connection's keep-alive slot
+	added int
 }
 
+// keepAliveSlots spreads the pings of one interval over that many ticks.
+const keepAliveSlots = 30
+
 // NewConns returns an empty registry.
-func NewConns() *Conns { return &Conns{conns: map[*Conn]struct{}{}} }
+func NewConns() *Conns { return &Conns{conns: map[*Conn]int{}} }
 
 func (cs *Conns) add(c *Conn) {
 	cs.mu.Lock()
-	cs.conns[c] = struct{}{}
+	cs.conns[c] = cs.added % keepAliveSlots
+	cs.added++
 	cs.mu.Unlock()
+}
+
+// KeepAlive pings every connection once per interval, until ctx ends. One
+// goroutine does it for all, spreading the pings evenly over the interval,
+// instead of a ticker goroutine per connection: thousands of idle phones
+// then cost little memory and no bursts. The pings keep NAT mappings open
+// and, with the read deadline each answer renews, find dead peers.
+func (cs *Conns) KeepAlive(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval / keepAliveSlots)
+	defer tick.Stop()
+	for n := 0; ; n = (n + 1) % keepAliveSlots {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cs.mu.Lock()
+		due := make([]*Conn, 0, len(cs.conns)/keepAliveSlots+1)
+		for c, slot := range cs.conns {
+			if slot == n {
+				due = append(due, c)
+			}
+		}
+		cs.mu.Unlock()
+		// Each on its own short-lived goroutine: a peer whose socket is full
+		// must not hold up the pings of the others.
+		for _, c := range due {
+			go c.ping()
+		}
+	}
 }
 
 func (cs *Conns) remove(c *Conn) {
