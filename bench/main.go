@@ -224,7 +224,7 @@ func run(ctx context.Context, opts options) error {
 
 	b := &bench{opts: opts, data: ds, pool: pool, server: srv,
 		api: newAPIClient(srv.URL, opts.Concurrency+opts.BgClients+16, false),
-		bin: bin, env: serverEnv, secret: []byte(jwtSecret)}
+		bin: bin, env: serverEnv, secret: []byte(jwtSecret), pg: pgProcs{postmaster: pg.postmaster, db: dbName}}
 	defer func() { b.api.close() }()
 	// ws-restart and push replace the server: stop whichever runs last.
 	defer func() { warnIf("stop the server", b.server.Stop()) }()
@@ -243,7 +243,7 @@ func run(ctx context.Context, opts options) error {
 			continue
 		}
 		logf("running %s", name)
-		sr, err := measure(ctx, name, b.server.PID(), pgProcs{postmaster: pg.postmaster, db: dbName}, opts.PerfDir, scenarios[name])
+		sr, err := measure(ctx, name, b.server.PID(), b.pg, opts.PerfDir, scenarios[name])
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", name, err)
 		}

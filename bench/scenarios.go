@@ -39,6 +39,9 @@ type bench struct {
 	env    map[string]string
 	secret []byte
 	ws     *wsData
+	// pg names the PostgreSQL processes whose CPU a scenario that samples
+	// its own window counts.
+	pg pgProcs
 }
 
 // loop runs workers that repeat an operation until a duration is over.

@@ -195,17 +195,36 @@ WHERE t.status = 'SENDING'`
 func (s *Store) ClaimPush(ctx context.Context, limit int, lease time.Duration) (_ []PushMessage, err error) {
 	defer wrap(&err, "ClaimPush")
 	now := s.clock.Now()
-	rows, err := s.pool.Query(ctx, claimPushSQL, now, now.Add(lease), limit)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PushMessage, error) {
-		var m PushMessage
-		p := &m.Preferences
-		err := r.Scan(&m.ID, &m.EventID, &m.MemberID, &m.DeviceToken, &m.Platform, &m.Kind, &m.ShiftID, &m.SignupID,
-			&m.AnnouncementID, &m.Message, &m.Urgent, &m.Attempts, &m.ExpiresAt, &p.QuietStart, &p.QuietEnd, &p.TimeZone)
-		p.MemberID = m.MemberID
-		return m, err
+	var out []PushMessage
+	err = s.bookkeeping(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, claimPushSQL, now, now.Add(lease), limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (PushMessage, error) {
+			var m PushMessage
+			p := &m.Preferences
+			err := r.Scan(&m.ID, &m.EventID, &m.MemberID, &m.DeviceToken, &m.Platform, &m.Kind, &m.ShiftID, &m.SignupID,
+				&m.AnnouncementID, &m.Message, &m.Urgent, &m.Attempts, &m.ExpiresAt, &p.QuietStart, &p.QuietEnd, &p.TimeZone)
+			p.MemberID = m.MemberID
+			return m, err
+		})
+		return err
+	})
+	return out, err
+}
+
+// bookkeeping runs the push worker's own writes in a transaction that does
+// not wait for its commit to reach disk: a database crash can lose the last
+// moments of them, and all that costs is a message sent again (the app
+// drops it by event id) or a fan-out batch done again as a whole. It keeps
+// the machine's disk flushes for the members' own changes.
+func (s *Store) bookkeeping(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO off`); err != nil {
+			return err
+		}
+		return fn(tx)
 	})
 }
 
@@ -270,8 +289,10 @@ func (s *Store) RecordPush(ctx context.Context, outcomes []PushOutcome, maxAttem
 	for i, o := range outcomes {
 		ids[i], results[i], at[i], errs[i] = o.ID, string(o.Result), o.At, o.Error
 	}
-	_, err = s.pool.Exec(ctx, recordPushSQL, ids, results, at, errs, maxAttempts, s.clock.Now())
-	return err
+	return s.bookkeeping(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, recordPushSQL, ids, results, at, errs, maxAttempts, s.clock.Now())
+		return err
+	})
 }
 
 // DropDevice forgets a token FCM no longer accepts, with its unsent messages.

@@ -97,12 +97,16 @@ func NewWorker(store *db.Store, sender Sender, cfg Config, log *slog.Logger) *Wo
 		sender:  sender,
 		cfg:     cfg,
 		log:     log,
-		limiter: rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate/10))),
+		limiter: rate.NewLimiter(rate.Limit(cfg.Rate), burst(cfg.Rate)),
 		wake:    make(chan struct{}, 1),
 		fanWake: make(chan struct{}, 1),
 		now:     store.Now,
 	}
 }
+
+// burst is how many messages the limiter lets go at once after a pause: a
+// twentieth of a second's worth.
+func burst(rate float64) int { return max(1, int(rate/20)) }
 
 // Wake tells the worker new messages, or announcements to fan out, are queued.
 func (w *Worker) Wake() {
@@ -160,30 +164,40 @@ func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
 	}
 }
 
-// send hands claimed messages to the service at the capped rate with
-// bounded concurrency. When ctx ends, what it had not started is released
-// at once rather than left to its lease.
+// send hands claimed messages to the service at the capped rate through
+// Concurrency long-lived senders (a goroutine per message would grow a
+// fresh stack through the HTTP client every time). When ctx ends, what it
+// had not started is released at once rather than left to its lease.
 func (w *Worker) send(ctx context.Context, batches <-chan []db.PushMessage, outcomes chan<- db.PushOutcome) {
-	sem := make(chan struct{}, w.cfg.Concurrency)
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	for batch := range batches {
-		for i, m := range batch {
-			if w.limiter.Wait(ctx) != nil {
-				w.release(batch[i:])
-				for rest := range batches {
-					w.release(rest)
-				}
-				return
-			}
-			sem <- struct{}{}
-			inflight.Add(1)
-			go func() {
-				defer func() { <-sem; inflight.Done() }()
+	jobs := make(chan db.PushMessage)
+	var senders sync.WaitGroup
+	for range w.cfg.Concurrency {
+		senders.Go(func() {
+			for m := range jobs {
 				if o, ok := w.deliver(ctx, m); ok {
 					outcomes <- o
 				}
-			}()
+			}
+		})
+	}
+	defer func() {
+		close(jobs)
+		senders.Wait()
+	}()
+	for batch := range batches {
+		for i, m := range batch {
+			if w.limiter.Wait(ctx) == nil {
+				select {
+				case jobs <- m:
+					continue
+				case <-ctx.Done():
+				}
+			}
+			w.release(batch[i:])
+			for rest := range batches {
+				w.release(rest)
+			}
+			return
 		}
 	}
 }
