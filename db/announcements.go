@@ -169,9 +169,9 @@ func (s *Store) FanOutAnnouncements(ctx context.Context, batch int) (n int, err 
 			recipients []string
 			last       bool
 		)
-		// Like the worker's bookkeeping: the batch is atomic, and a crash
-		// that loses it loses its progress mark too, so it is done again.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO off`); err != nil {
+		// The worker's bookkeeping: the batch is atomic, and a crash that
+		// loses it loses its progress mark too, so it is done again.
+		if _, err := tx.Exec(ctx, bookkeepingSettings); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, nextFanoutSQL, batch).Scan(&id, &recipients, &last)
