@@ -186,12 +186,7 @@ const lineEventsAfterSQL = `SELECT * FROM line_events_after($1, $2, $3)`
 // right to watch each line when it subscribed (WatchLine).
 func (s *Store) LineEventsAfter(ctx context.Context, cursors map[string]int64, limit int) (_ map[string]LinePage, err error) {
 	defer wrap(&err, "LineEventsAfter")
-	ids := make([]string, 0, len(cursors))
-	seqs := make([]int64, 0, len(cursors))
-	for id, seq := range cursors {
-		ids = append(ids, id)
-		seqs = append(seqs, seq)
-	}
+	ids, seqs := cursorArrays(cursors)
 	rows, err := s.pool.Query(ctx, lineEventsAfterSQL, ids, seqs, limit)
 	if err != nil {
 		return nil, err
@@ -226,6 +221,17 @@ func (s *Store) LineEventsAfter(ctx context.Context, cursors map[string]int64, l
 		slices.SortFunc(page.Events, func(a, b LineEvent) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	return pages, nil
+}
+
+// cursorArrays splits cursors into the two arrays the batched reads take.
+func cursorArrays(cursors map[string]int64) (ids []string, seqs []int64) {
+	ids = make([]string, 0, len(cursors))
+	seqs = make([]int64, 0, len(cursors))
+	for id, seq := range cursors {
+		ids = append(ids, id)
+		seqs = append(seqs, seq)
+	}
+	return ids, seqs
 }
 
 // WatchLine checks that the actor may follow a line's events: the same
@@ -263,12 +269,7 @@ const memberEventsAfterSQL = `SELECT * FROM member_events_after($1, $2, $3)`
 // events in all after that member's cursor, in order per member.
 func (s *Store) MemberEventsAfter(ctx context.Context, cursors map[string]int64, limit int) (_ []MemberEvent, err error) {
 	defer wrap(&err, "MemberEventsAfter")
-	ids := make([]string, 0, len(cursors))
-	seqs := make([]int64, 0, len(cursors))
-	for id, seq := range cursors {
-		ids = append(ids, id)
-		seqs = append(seqs, seq)
-	}
+	ids, seqs := cursorArrays(cursors)
 	rows, err := s.pool.Query(ctx, memberEventsAfterSQL, ids, seqs, limit)
 	if err != nil {
 		return nil, err

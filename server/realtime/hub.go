@@ -245,3 +245,63 @@ func (h *Hub) retryLater(lineID, memberID string) {
 		h.kickMembers()
 	})
 }
+
+// subscription is one subscriber's stream of a line's or a member's
+// events. next is the sequence number it must receive next: events are
+// handed over strictly in order, so a subscriber sees each event once and
+// never one out of turn, wherever the read came from.
+type subscription[E any] struct {
+	ctx          context.Context
+	ch           chan E
+	next         int64
+	stalledSince time.Time
+}
+
+// subscribe adds sub to the subscribers of id (a line or a member) and
+// marks id to be read. The caller holds h.mu.
+func subscribe[E any](subs map[string]map[*subscription[E]]struct{}, dirty map[string]struct{}, id string, sub *subscription[E]) {
+	if subs[id] == nil {
+		subs[id] = map[*subscription[E]]struct{}{}
+	}
+	subs[id][sub] = struct{}{}
+	dirty[id] = struct{}{}
+}
+
+// unsubscribe ends a subscription; its channel closes so gqlgen stops
+// reading. The caller holds h.mu.
+func unsubscribe[E any](subs map[string]map[*subscription[E]]struct{}, id string, sub *subscription[E]) {
+	if _, ok := subs[id][sub]; !ok {
+		return
+	}
+	delete(subs[id], sub)
+	close(sub.ch)
+	if len(subs[id]) == 0 {
+		delete(subs, id)
+	}
+}
+
+// takeDirty returns, for each marked line or member (every one followed
+// when all is set), the cursor to read it from: the lowest next-1 of its
+// subscriptions. It clears the marks. The caller holds h.mu.
+func takeDirty[E any](subs map[string]map[*subscription[E]]struct{}, dirty map[string]struct{}, all *bool) map[string]int64 {
+	cursors := map[string]int64{}
+	add := func(id string) {
+		for sub := range subs[id] {
+			if c, ok := cursors[id]; !ok || sub.next-1 < c {
+				cursors[id] = sub.next - 1
+			}
+		}
+	}
+	if *all {
+		for id := range subs {
+			add(id)
+		}
+	} else {
+		for id := range dirty {
+			add(id)
+		}
+	}
+	*all = false
+	clear(dirty)
+	return cursors
+}

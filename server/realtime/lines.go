@@ -8,15 +8,8 @@ import (
 	"github.com/picketline/picketline/db"
 )
 
-// lineSub is one subscription. next is the sequence number it must receive
-// next: events are handed over strictly in order, so a subscriber sees each
-// event once and never one out of turn, wherever the read came from.
-type lineSub struct {
-	ctx          context.Context
-	ch           chan *db.LineEvent
-	next         int64
-	stalledSince time.Time
-}
+// lineSub is one subscription to a line's events.
+type lineSub = subscription[*db.LineEvent]
 
 // LineEvents streams a line's events after sequence number after: first
 // those stored, then live ones.
@@ -26,13 +19,7 @@ func (h *Hub) LineEvents(ctx context.Context, lineID string, after int64) <-chan
 	lineID = strings.ToLower(lineID)
 	sub := &lineSub{ctx: ctx, ch: make(chan *db.LineEvent, SubscriberBuffer), next: after + 1}
 	h.mu.Lock()
-	subs := h.lines[lineID]
-	if subs == nil {
-		subs = map[*lineSub]struct{}{}
-		h.lines[lineID] = subs
-	}
-	subs[sub] = struct{}{}
-	h.dirtyLines[lineID] = struct{}{}
+	subscribe(h.lines, h.dirtyLines, lineID, sub)
 	h.mu.Unlock()
 	h.kickLines()
 	// AfterFunc holds no goroutine while the subscription lives: thousands
@@ -40,23 +27,9 @@ func (h *Hub) LineEvents(ctx context.Context, lineID string, after int64) <-chan
 	context.AfterFunc(ctx, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.removeLineSub(lineID, sub)
+		unsubscribe(h.lines, lineID, sub)
 	})
 	return sub.ch
-}
-
-// removeLineSub ends a subscription; its channel closes so gqlgen stops
-// reading. The caller holds h.mu.
-func (h *Hub) removeLineSub(lineID string, sub *lineSub) {
-	subs := h.lines[lineID]
-	if _, ok := subs[sub]; !ok {
-		return
-	}
-	delete(subs, sub)
-	close(sub.ch)
-	if len(subs) == 0 {
-		delete(h.lines, lineID)
-	}
 }
 
 // dispatchLines runs one round: it reads the new events of every woken line
@@ -107,31 +80,12 @@ func (h *Hub) handOut(cursors map[string]int64, pages map[string]db.LinePage) {
 	}
 }
 
-// takeDirtyLines returns the cursor (the lowest next-1 of its
-// subscriptions) of each line to read, and clears the marks.
+// takeDirtyLines returns the cursor of each line to read, and clears the
+// marks.
 func (h *Hub) takeDirtyLines() map[string]int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	cursors := map[string]int64{}
-	add := func(id string) {
-		for sub := range h.lines[id] {
-			if c, ok := cursors[id]; !ok || sub.next-1 < c {
-				cursors[id] = sub.next - 1
-			}
-		}
-	}
-	if h.allLinesDirty {
-		for id := range h.lines {
-			add(id)
-		}
-	} else {
-		for id := range h.dirtyLines {
-			add(id)
-		}
-	}
-	h.allLinesDirty = false
-	clear(h.dirtyLines)
-	return cursors
+	return takeDirty(h.lines, h.dirtyLines, &h.allLinesDirty)
 }
 
 // handOutTo gives sub the events of page it is due; page holds the line's
@@ -175,7 +129,7 @@ func (h *Hub) send(lineID string, sub *lineSub, e *db.LineEvent) bool {
 	case full:
 		h.retryLater(lineID, "")
 	case stalled:
-		h.removeLineSub(lineID, sub)
+		unsubscribe(h.lines, lineID, sub)
 		drop(sub.ctx, "subscriber too slow")
 	}
 	return false

@@ -2,52 +2,26 @@ package realtime
 
 import (
 	"context"
-	"time"
 
 	"github.com/picketline/picketline/db"
 )
 
-// memberSub is one subscription to a member's own events; next works as
-// for lines.
-type memberSub struct {
-	ctx          context.Context
-	ch           chan *db.MemberEvent
-	next         int64
-	stalledSince time.Time
-}
+// memberSub is one subscription to a member's own events.
+type memberSub = subscription[*db.MemberEvent]
 
 // MemberEvents streams a member's events after sequence number after.
 func (h *Hub) MemberEvents(ctx context.Context, memberID string, after int64) <-chan *db.MemberEvent {
 	sub := &memberSub{ctx: ctx, ch: make(chan *db.MemberEvent, SubscriberBuffer), next: after + 1}
 	h.mu.Lock()
-	subs := h.members[memberID]
-	if subs == nil {
-		subs = map[*memberSub]struct{}{}
-		h.members[memberID] = subs
-	}
-	subs[sub] = struct{}{}
-	h.dirtyMembers[memberID] = struct{}{}
+	subscribe(h.members, h.dirtyMembers, memberID, sub)
 	h.mu.Unlock()
 	h.kickMembers()
 	context.AfterFunc(ctx, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.removeMemberSub(memberID, sub)
+		unsubscribe(h.members, memberID, sub)
 	})
 	return sub.ch
-}
-
-// removeMemberSub ends a subscription; the caller holds h.mu.
-func (h *Hub) removeMemberSub(memberID string, sub *memberSub) {
-	subs := h.members[memberID]
-	if _, ok := subs[sub]; !ok {
-		return
-	}
-	delete(subs, sub)
-	close(sub.ch)
-	if len(subs) == 0 {
-		delete(h.members, memberID)
-	}
 }
 
 // dispatchMembers reads the new events of every woken member in one query
@@ -85,7 +59,7 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 					waiting[sub] = true
 					h.retryLater("", e.MemberID)
 				case stalled:
-					h.removeMemberSub(e.MemberID, sub)
+					unsubscribe(h.members, e.MemberID, sub)
 					drop(sub.ctx, "subscriber too slow")
 				}
 			}
@@ -102,29 +76,10 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 	}
 }
 
-// takeDirtyMembers returns the cursor (the lowest next-1 of its
-// subscriptions) of each member to read, and clears the marks.
+// takeDirtyMembers returns the cursor of each member to read, and clears
+// the marks.
 func (h *Hub) takeDirtyMembers() map[string]int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	cursors := map[string]int64{}
-	add := func(id string) {
-		for sub := range h.members[id] {
-			if c, ok := cursors[id]; !ok || sub.next-1 < c {
-				cursors[id] = sub.next - 1
-			}
-		}
-	}
-	if h.allMembersDirty {
-		for id := range h.members {
-			add(id)
-		}
-	} else {
-		for id := range h.dirtyMembers {
-			add(id)
-		}
-	}
-	h.allMembersDirty = false
-	clear(h.dirtyMembers)
-	return cursors
+	return takeDirty(h.members, h.dirtyMembers, &h.allMembersDirty)
 }
