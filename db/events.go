@@ -171,6 +171,13 @@ type LinePage struct {
 	Latest int64
 }
 
+// LineRead is where a read of a line's events starts: after sequence
+// number After.
+type LineRead struct {
+	LineID string
+	After  int64
+}
+
 // line_events_after (migration 005, a function so that the planner keeps
 // to the indexes) left-joins the events, keeping a line with no new events:
 // its latest sequence number is what shows that the events a subscriber
@@ -180,37 +187,44 @@ type LinePage struct {
 // exactly as the caller spelled them (a uuid may arrive in capitals).
 const lineEventsAfterSQL = `SELECT * FROM line_events_after($1, $2, $3)`
 
-// LineEventsAfter reads, in one query, for each line with a cursor, up to
-// limit events after that line's cursor, in order, and the line's latest
-// sequence number. It serves live delivery, which checked the subscriber's
-// right to watch each line when it subscribed (WatchLine).
-func (s *Store) LineEventsAfter(ctx context.Context, cursors map[string]int64, limit int) (_ map[string]LinePage, err error) {
+// LineEventsAfter reads, in one query, for each read up to limit events of
+// its line after its start, in order, and the line's latest sequence
+// number. A line may be read from several points (subscribers at different
+// places in its stream). It
+// serves live delivery, which checked the subscriber's right to watch each
+// line when it subscribed (WatchLine).
+func (s *Store) LineEventsAfter(ctx context.Context, reads []LineRead, limit int) (_ map[LineRead]LinePage, err error) {
 	defer wrap(&err, "LineEventsAfter")
-	ids, seqs := cursorArrays(cursors)
-	rows, err := s.pool.Query(ctx, lineEventsAfterSQL, ids, seqs, limit)
+	ids := make([]string, len(reads))
+	afters := make([]int64, len(reads))
+	for i, r := range reads {
+		ids[i], afters[i] = r.LineID, r.After
+	}
+	rows, err := s.pool.Query(ctx, lineEventsAfterSQL, ids, afters, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	pages := make(map[string]LinePage, len(cursors))
+	pages := make(map[LineRead]LinePage, len(reads))
 	for rows.Next() {
 		var (
+			c      LineRead
 			e      LineEvent
 			latest int64
 			seq    *int64
 			kind   *LineEventKind
 			at     *time.Time
 		)
-		if err := rows.Scan(&e.PicketLineID, &latest, &seq, &kind, &e.ShiftID, &e.AnnouncementID, &at); err != nil {
+		if err := rows.Scan(&c.LineID, &c.After, &latest, &seq, &kind, &e.ShiftID, &e.AnnouncementID, &at); err != nil {
 			return nil, err
 		}
-		page := pages[e.PicketLineID]
+		page := pages[c]
 		page.Latest = latest
 		if seq != nil {
-			e.Seq, e.Kind, e.OccurredAt = *seq, *kind, *at
+			e.PicketLineID, e.Seq, e.Kind, e.OccurredAt = c.LineID, *seq, *kind, *at
 			page.Events = append(page.Events, e)
 		}
-		pages[e.PicketLineID] = page
+		pages[c] = page
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -221,17 +235,6 @@ func (s *Store) LineEventsAfter(ctx context.Context, cursors map[string]int64, l
 		slices.SortFunc(page.Events, func(a, b LineEvent) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	return pages, nil
-}
-
-// cursorArrays splits cursors into the two arrays the batched reads take.
-func cursorArrays(cursors map[string]int64) (ids []string, seqs []int64) {
-	ids = make([]string, 0, len(cursors))
-	seqs = make([]int64, 0, len(cursors))
-	for id, seq := range cursors {
-		ids = append(ids, id)
-		seqs = append(seqs, seq)
-	}
-	return ids, seqs
 }
 
 // WatchLine checks that the actor may follow a line's events: the same
@@ -269,7 +272,12 @@ const memberEventsAfterSQL = `SELECT * FROM member_events_after($1, $2, $3)`
 // events in all after that member's cursor, in order per member.
 func (s *Store) MemberEventsAfter(ctx context.Context, cursors map[string]int64, limit int) (_ []MemberEvent, err error) {
 	defer wrap(&err, "MemberEventsAfter")
-	ids, seqs := cursorArrays(cursors)
+	ids := make([]string, 0, len(cursors))
+	seqs := make([]int64, 0, len(cursors))
+	for id, seq := range cursors {
+		ids = append(ids, id)
+		seqs = append(seqs, seq)
+	}
 	rows, err := s.pool.Query(ctx, memberEventsAfterSQL, ids, seqs, limit)
 	if err != nil {
 		return nil, err

@@ -27,28 +27,40 @@ func TestLineEventsAfterPagesEachLineInOneRead(t *testing.T) {
 	// The busy line is asked for in capitals, as a client may write it.
 	busyKey, unknown := strings.ToUpper(busy.ID), "00000000-0000-0000-0000-000000000001"
 
-	pages, err := b.store.LineEventsAfter(b.ctx, map[string]int64{busyKey: 1, quiet.ID: quietLatest, unknown: 0}, 2)
+	reads := []db.LineRead{{LineID: busyKey, After: 1}, {LineID: busyKey, After: busyLatest - 1}, {LineID: quiet.ID, After: quietLatest}, {LineID: unknown}}
+	pages, err := b.store.LineEventsAfter(b.ctx, reads, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pages) != 2 {
-		t.Fatalf("got pages for %d lines, want the 2 that exist", len(pages))
+	if len(pages) != 3 {
+		t.Fatalf("got %d pages, want the 3 reads of lines that exist", len(pages))
 	}
-	page, ok := pages[busyKey]
-	if !ok {
-		t.Fatalf("no page under the id as it was asked for: %v", pages)
-	}
-	var seqs []int64
-	for _, e := range page.Events {
-		if e.PicketLineID != busyKey {
-			t.Fatalf("event of line %q in the page of %q", e.PicketLineID, busyKey)
+	seqsOf := func(r db.LineRead) []int64 {
+		t.Helper()
+		page, ok := pages[r]
+		if !ok {
+			t.Fatalf("no page for %+v (keyed as asked): %v", r, pages)
 		}
-		seqs = append(seqs, e.Seq)
+		if page.Latest != busyLatest {
+			t.Fatalf("%+v: latest %d, want %d", r, page.Latest, busyLatest)
+		}
+		var seqs []int64
+		for _, e := range page.Events {
+			if e.PicketLineID != busyKey {
+				t.Fatalf("event of line %q in the page of %q", e.PicketLineID, busyKey)
+			}
+			seqs = append(seqs, e.Seq)
+		}
+		return seqs
 	}
-	if want := []int64{2, 3}; !slices.Equal(seqs, want) || page.Latest != busyLatest {
-		t.Fatalf("busy line: seqs %v latest %d, want seqs %v latest %d", seqs, page.Latest, want, busyLatest)
+	// One line read from two points: a page each, at most 2 events long.
+	if got, want := seqsOf(reads[0]), []int64{2, 3}; !slices.Equal(got, want) {
+		t.Fatalf("busy line after 1: seqs %v, want %v", got, want)
 	}
-	if page := pages[quiet.ID]; len(page.Events) != 0 || page.Latest != quietLatest {
+	if got, want := seqsOf(reads[1]), []int64{busyLatest}; !slices.Equal(got, want) {
+		t.Fatalf("busy line after %d: seqs %v, want %v", busyLatest-1, got, want)
+	}
+	if page := pages[reads[2]]; len(page.Events) != 0 || page.Latest != quietLatest {
 		t.Fatalf("quiet line: %d events latest %d, want none and latest %d", len(page.Events), page.Latest, quietLatest)
 	}
 }

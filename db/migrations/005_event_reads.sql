@@ -7,11 +7,11 @@
 -- so these functions keep the planner on the indexes.
 
 CREATE FUNCTION line_events_after(line_ids text[], cursors bigint[], page_size int)
-RETURNS TABLE (line_id text, latest bigint, seq bigint, kind text, shift_id uuid, announcement_id uuid, occurred_at timestamptz)
+RETURNS TABLE (line_id text, after bigint, latest bigint, seq bigint, kind text, shift_id uuid, announcement_id uuid, occurred_at timestamptz)
 LANGUAGE sql STABLE
 SET enable_seqscan = off
 AS $$
-    SELECT c.line_id, l.event_seq, e.seq, e.kind, e.shift_id, e.announcement_id, e.occurred_at
+    SELECT c.line_id, c.after, l.event_seq, e.seq, e.kind, e.shift_id, e.announcement_id, e.occurred_at
     FROM unnest(line_ids, cursors) AS c(line_id, after)
     JOIN picket_lines l ON l.id = c.line_id::uuid
     LEFT JOIN LATERAL (

@@ -7,6 +7,7 @@ package realtime
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -186,26 +187,22 @@ const (
 	taken offered = iota
 	// full: no room now; offer it again after retryDelay.
 	full
-	// stalled: no room and none made for stallLimit: cut the subscriber off.
+	// stalled: no room and none made for the stall limit: the subscriber
+	// was cut off.
 	stalled
 )
 
 // offer hands e to a subscriber's buffer without ever blocking the hub.
-// stalledSince remembers when the subscriber last had no room and took
-// nothing since, so that a reader catching up is waited for and a reader
-// that stopped is not.
-func offer[E any](ch chan E, e E, stalledSince *time.Time, limit time.Duration) offered {
+// With no room, the subscriber is offered it again after retryDelay; one
+// that has taken nothing for the stall limit is cut off (stalled).
+func offer[E any](h *Hub, sub *subscription[E], e E) offered {
 	select {
-	case ch <- e:
-		*stalledSince = time.Time{}
+	case sub.ch <- e:
+		sub.stalledSince = time.Time{}
 		return taken
 	default:
 	}
-	now := time.Now()
-	if stalledSince.IsZero() {
-		*stalledSince = now
-	}
-	if now.Sub(*stalledSince) >= limit {
+	if h.stalled(sub.ctx, &sub.stalledSince) {
 		return stalled
 	}
 	return full
@@ -281,14 +278,26 @@ func unsubscribe[E any](subs map[string]map[*subscription[E]]struct{}, id string
 }
 
 // takeDirty returns, for each marked line or member (every one followed
-// when all is set), the cursor to read it from: the lowest next-1 of its
-// subscriptions. It clears the marks. The caller holds h.mu.
-func takeDirty[E any](subs map[string]map[*subscription[E]]struct{}, dirty map[string]struct{}, all *bool) map[string]int64 {
-	cursors := map[string]int64{}
+// when all is set), the distinct points to read it from: next-1 of each of
+// its subscriptions with room in its buffer. A subscription with none is
+// left to the retry that its full buffer scheduled, or cut off once it has
+// taken nothing for the stall limit; reading from where it stands would
+// hold back the others of its line. It clears the marks. The caller holds
+// h.mu.
+func takeDirty[E any](h *Hub, subs map[string]map[*subscription[E]]struct{}, dirty map[string]struct{}, all *bool, retry func(id string)) map[string][]int64 {
+	reads := map[string][]int64{}
 	add := func(id string) {
 		for sub := range subs[id] {
-			if c, ok := cursors[id]; !ok || sub.next-1 < c {
-				cursors[id] = sub.next - 1
+			if len(sub.ch) == cap(sub.ch) {
+				if h.stalled(sub.ctx, &sub.stalledSince) {
+					unsubscribe(subs, id, sub)
+				} else {
+					retry(id)
+				}
+				continue
+			}
+			if !slices.Contains(reads[id], sub.next-1) {
+				reads[id] = append(reads[id], sub.next-1)
 			}
 		}
 	}
@@ -303,5 +312,19 @@ func takeDirty[E any](subs map[string]map[*subscription[E]]struct{}, dirty map[s
 	}
 	*all = false
 	clear(dirty)
-	return cursors
+	return reads
+}
+
+// stalled reports whether a subscriber with no room has taken nothing for
+// the stall limit, and if so cuts its connection off: it resumes by cursor.
+func (h *Hub) stalled(ctx context.Context, since *time.Time) bool {
+	now := time.Now()
+	if since.IsZero() {
+		*since = now
+	}
+	if now.Sub(*since) < h.stallLimit {
+		return false
+	}
+	drop(ctx, "subscriber too slow")
+	return true
 }

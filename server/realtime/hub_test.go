@@ -569,7 +569,7 @@ func TestSubscriberJoiningDuringARoundGetsNoFalseResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.hub.handOut(cursors, pages)
+	f.hub.handOut(pages)
 	if got, want := seqsOf(t, buffered(live)), []int64{latest + 1}; !slices.Equal(got, want) {
 		t.Fatalf("the live subscriber got seqs %v, want %v", got, want)
 	}
@@ -591,5 +591,37 @@ func TestLineFollowedByACapitalisedIDIsWoken(t *testing.T) {
 	f.hub.dispatchLines(f.ctx)
 	if got, want := seqsOf(t, buffered(ch)), []int64{latest + 1}; !slices.Equal(got, want) {
 		t.Fatalf("the round after the change gave a subscriber that wrote the line id in capitals seqs %v, want %v", got, want)
+	}
+}
+
+// A subscriber far behind with a full buffer must not hold back the others
+// of its line: they are read from where they stand.
+func TestFullSubscriberFarBehindDoesNotHoldBackLiveOnes(t *testing.T) {
+	f := newFixture(t, dbtest.NewPool(t))
+	f.hub.pageSize, f.hub.stallLimit = 10, time.Minute
+	f.changeLine(t, SubscriberBuffer+20)
+	latest := f.latest(t, f.lineID)
+	behind := f.hub.LineEvents(f.ctx, f.lineID, 0)
+	live := f.hub.LineEvents(f.ctx, f.lineID, latest)
+	for range SubscriberBuffer/f.hub.pageSize + 1 {
+		f.hub.dispatchLines(f.ctx)
+	}
+	if n := len(behind); n != SubscriberBuffer {
+		t.Fatalf("the subscriber behind has %d events buffered, want a full buffer of %d", n, SubscriberBuffer)
+	}
+	// While it has no room it is not read for (re-reading its full page
+	// round after round would only spin): the line is read from where the
+	// live subscriber stands.
+	f.hub.WakeLines(f.lineID)
+	if got, want := f.hub.takeDirtyLines(), []db.LineRead{{LineID: f.lineID, After: latest}}; !slices.Equal(got, want) {
+		t.Fatalf("reads planned %v, want only %v", got, want)
+	}
+	f.changeLine(t, 1)
+	f.hub.dispatchLines(f.ctx)
+	if got, want := seqsOf(t, buffered(live)), []int64{latest + 1}; !slices.Equal(got, want) {
+		t.Fatalf("the live subscriber got seqs %v in the round after the change, want %v", got, want)
+	}
+	if got, want := seqsOf(t, buffered(behind)), seqRange(1, SubscriberBuffer); !slices.Equal(got, want) {
+		t.Fatalf("the subscriber behind got seqs %v, want %v and to wait for room", got, want)
 	}
 }

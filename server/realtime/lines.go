@@ -38,39 +38,43 @@ func (h *Hub) LineEvents(ctx context.Context, lineID string, after int64) <-chan
 // ones it is due. One round per wake-up of Run lets member events and the
 // poll take their turn under a steady stream of line events.
 func (h *Hub) dispatchLines(ctx context.Context) {
-	cursors := h.takeDirtyLines()
-	if len(cursors) == 0 {
+	reads := h.takeDirtyLines()
+	if len(reads) == 0 {
 		return
 	}
-	pages, err := h.store.LineEventsAfter(ctx, cursors, h.pageSize)
+	pages, err := h.store.LineEventsAfter(ctx, reads, h.pageSize)
 	if err != nil {
 		if ctx.Err() == nil {
-			h.log.Error("read line events", "lines", len(cursors), "err", err)
+			h.log.Error("read line events", "reads", len(reads), "err", err)
 		}
 		// Read these lines again with the next round that anything
 		// starts, rather than only at the next poll.
 		h.mu.Lock()
-		for id := range cursors {
-			h.dirtyLines[id] = struct{}{}
+		for _, r := range reads {
+			h.dirtyLines[r.LineID] = struct{}{}
 		}
 		h.mu.Unlock()
 		return
 	}
-	h.handOut(cursors, pages)
+	h.handOut(pages)
 }
 
-// handOut gives every subscriber of the lines read the events it is due,
-// and marks the lines whose page was full to be read again.
-func (h *Hub) handOut(cursors map[string]int64, pages map[string]db.LinePage) {
+// handOut gives every subscriber the page read from where it stands, and
+// marks the lines with a full page to be read again.
+func (h *Hub) handOut(pages map[db.LineRead]db.LinePage) {
 	h.mu.Lock()
 	more := false
-	for id, page := range pages {
-		for sub := range h.lines[id] {
-			h.handOutTo(id, sub, cursors[id], page)
+	for r, page := range pages {
+		for sub := range h.lines[r.LineID] {
+			// A subscriber elsewhere in the stream has a page of its own,
+			// or joined after the read was planned and is read next round.
+			if sub.next-1 == r.After {
+				h.handOutTo(r.LineID, sub, page)
+			}
 		}
-		if len(page.Events) == h.pageSize && h.lines[id] != nil {
+		if len(page.Events) == h.pageSize && h.lines[r.LineID] != nil {
 			// More may wait: read the line again next round.
-			h.dirtyLines[id] = struct{}{}
+			h.dirtyLines[r.LineID] = struct{}{}
 			more = true
 		}
 	}
@@ -80,23 +84,23 @@ func (h *Hub) handOut(cursors map[string]int64, pages map[string]db.LinePage) {
 	}
 }
 
-// takeDirtyLines returns the cursor of each line to read, and clears the
-// marks.
-func (h *Hub) takeDirtyLines() map[string]int64 {
+// takeDirtyLines returns the reads to make: each woken line from where each
+// of its subscribers with room stands. It clears the marks.
+func (h *Hub) takeDirtyLines() []db.LineRead {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return takeDirty(h.lines, h.dirtyLines, &h.allLinesDirty)
+	var reads []db.LineRead
+	for id, afters := range takeDirty(h, h.lines, h.dirtyLines, &h.allLinesDirty, func(id string) { h.retryLater(id, "") }) {
+		for _, after := range afters {
+			reads = append(reads, db.LineRead{LineID: id, After: after})
+		}
+	}
+	return reads
 }
 
-// handOutTo gives sub the events of page it is due; page holds the line's
-// events after cursor. The caller holds h.mu.
-func (h *Hub) handOutTo(lineID string, sub *lineSub, cursor int64, page db.LinePage) {
-	if sub.next <= cursor {
-		// It subscribed after the cursor was taken, from further back: this
-		// page says nothing about the events it needs (a gap here is no
-		// purge). Its subscription marked the line for the next round.
-		return
-	}
+// handOutTo gives sub the events of a page read from where it stands. The
+// caller holds h.mu.
+func (h *Hub) handOutTo(lineID string, sub *lineSub, page db.LinePage) {
 	events := page.Events
 	if len(events) == 0 && sub.next <= page.Latest || len(events) > 0 && events[0].Seq > sub.next {
 		// The events this subscriber needs were purged: tell it to refetch,
@@ -122,7 +126,7 @@ func (h *Hub) handOutTo(lineID string, sub *lineSub, cursor int64, page db.LineP
 // dropped so it resumes by cursor, and nobody else waits for it. The caller
 // holds h.mu.
 func (h *Hub) send(lineID string, sub *lineSub, e *db.LineEvent) bool {
-	switch offer(sub.ch, e, &sub.stalledSince, h.stallLimit) {
+	switch offer(h, sub, e) {
 	case taken:
 		sub.next = e.Seq + 1
 		return true
@@ -130,7 +134,6 @@ func (h *Hub) send(lineID string, sub *lineSub, e *db.LineEvent) bool {
 		h.retryLater(lineID, "")
 	case stalled:
 		unsubscribe(h.lines, lineID, sub)
-		drop(sub.ctx, "subscriber too slow")
 	}
 	return false
 }

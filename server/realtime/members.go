@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"slices"
 
 	"github.com/picketline/picketline/db"
 )
@@ -52,7 +53,7 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 				// A gap means the events in it were purged; personal events
 				// carry no state to refetch, so carry on from here.
 				sub.next = e.Seq
-				switch offer(sub.ch, e, &sub.stalledSince, h.stallLimit) {
+				switch offer(h, sub, e) {
 				case taken:
 					sub.next++
 				case full:
@@ -60,7 +61,6 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 					h.retryLater("", e.MemberID)
 				case stalled:
 					unsubscribe(h.members, e.MemberID, sub)
-					drop(sub.ctx, "subscriber too slow")
 				}
 			}
 		}
@@ -76,10 +76,14 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 	}
 }
 
-// takeDirtyMembers returns the cursor of each member to read, and clears
-// the marks.
+// takeDirtyMembers returns the cursor of each member to read (the earliest
+// of its subscribers with room: a member has few), and clears the marks.
 func (h *Hub) takeDirtyMembers() map[string]int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return takeDirty(h.members, h.dirtyMembers, &h.allMembersDirty)
+	cursors := map[string]int64{}
+	for id, afters := range takeDirty(h, h.members, h.dirtyMembers, &h.allMembersDirty, func(id string) { h.retryLater("", id) }) {
+		cursors[id] = slices.Min(afters)
+	}
+	return cursors
 }
