@@ -131,12 +131,14 @@ func (w *Worker) Run(ctx context.Context) {
 	batches := make(chan []db.PushMessage, 1)
 	outcomes := make(chan db.PushOutcome, recordBatch)
 	recorded := make(chan struct{})
-	go w.prepare(ctx)
+	var prepared sync.WaitGroup
+	prepared.Go(func() { w.prepare(ctx) })
 	go w.claim(ctx, batches)
 	go w.record(outcomes, recorded)
 	w.send(ctx, batches, outcomes)
 	close(outcomes)
 	<-recorded
+	prepared.Wait()
 }
 
 // claim feeds batches of due messages until ctx ends.
