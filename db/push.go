@@ -152,22 +152,35 @@ func (s *Store) ScheduleReminders(ctx context.Context) (n int, err error) {
 	return int(tag.RowsAffected()), err
 }
 
-// Claiming takes due messages, urgent ones first, and claimed ones whose
-// lease ran out: they belonged to a worker that died and are sent again (the
-// app drops the repeat by event id). A message that expired, or whose device
-// is gone, is closed as FAILED on the way instead of being handed out.
+// PushPosition is a message's place in the order the worker claims due
+// messages in: urgent first, then by due time, then by id.
+type PushPosition struct {
+	Urgent bool
+	Due    time.Time
+	ID     int64
+}
+
+// pushStart is before every position.
+var pushStart = PushPosition{Urgent: true}
+
+// Claims taken by a worker that died (their lease ran out) are put back at
+// the start of each pass over the due messages; they are sent again, and
+// the app drops the repeat by event id.
+const releaseLapsedPushSQL = `
+UPDATE push_outbox SET status = 'PENDING', claimed_until = NULL
+WHERE status = 'SENDING' AND claimed_until < $1`
+
+// Claiming takes due messages in order after a position. A message that
+// expired, or whose device is gone, is closed as FAILED on the way instead
+// of being handed out.
 const claimPushSQL = `
-WITH lapsed AS (
-    SELECT id FROM push_outbox
-    WHERE status = 'SENDING' AND claimed_until < $1
-    LIMIT $3 FOR UPDATE SKIP LOCKED
-), due AS (
+WITH due AS (
     SELECT id FROM push_outbox
     WHERE status = 'PENDING' AND next_attempt_at <= $1
-    ORDER BY urgent DESC, next_attempt_at
-    LIMIT $3 - (SELECT count(*) FROM lapsed) FOR UPDATE SKIP LOCKED
-), claimed AS (
-    SELECT id FROM lapsed UNION ALL SELECT id FROM due
+      AND ((NOT urgent), next_attempt_at, id) > (NOT $4::boolean, $5::timestamptz, $6::bigint)
+    ORDER BY (NOT urgent), next_attempt_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
 ), taken AS (
     UPDATE push_outbox o SET
         status = CASE WHEN o.expires_at <= $1 OR d.token IS NULL THEN 'FAILED' ELSE 'SENDING' END,
@@ -176,42 +189,71 @@ WITH lapsed AS (
                           ELSE o.last_error END,
         claimed_until = CASE WHEN o.expires_at <= $1 OR d.token IS NULL THEN NULL ELSE $2::timestamptz END,
         attempts = o.attempts + 1
-    FROM claimed c
+    FROM due c
     JOIN push_outbox q ON q.id = c.id
     LEFT JOIN devices d ON d.token = q.device_token
     WHERE o.id = c.id
     RETURNING o.id, o.event_id, o.member_id, o.device_token, d.platform, o.kind, o.shift_id, o.signup_id,
-              o.announcement_id, o.message, o.urgent, o.attempts, o.expires_at, o.status
+              o.announcement_id, o.message, o.urgent, o.attempts, o.expires_at, o.status, o.next_attempt_at
 )
-SELECT t.id, t.event_id, t.member_id, t.device_token, t.platform, t.kind, t.shift_id, t.signup_id,
-       t.announcement_id, t.message, t.urgent, t.attempts, t.expires_at,
+SELECT t.id, t.event_id, t.member_id, t.device_token, COALESCE(t.platform, ''), t.kind, t.shift_id, t.signup_id,
+       t.announcement_id, t.message, t.urgent, t.attempts, t.expires_at, t.status = 'SENDING', t.next_attempt_at,
        COALESCE(p.quiet_start, 0), COALESCE(p.quiet_end, 0), COALESCE(p.time_zone, 'UTC')
 FROM taken t
 LEFT JOIN notification_preferences p ON p.member_id = t.member_id
-WHERE t.status = 'SENDING'`
+ORDER BY NOT t.urgent, t.next_attempt_at, t.id`
 
-// ClaimPush takes up to limit due messages for this worker until lease
-// ends. Workers on several replicas never take the same row (SKIP LOCKED).
-func (s *Store) ClaimPush(ctx context.Context, limit int, lease time.Duration) (_ []PushMessage, err error) {
+// ClaimPush takes up to limit due messages after position after (nil:
+// from the start, which first puts back lapsed claims) for this worker
+// until lease ends. It returns those to send, and where to go on from when
+// it took limit messages (counting those it closed as FAILED), or nil when
+// it caught up. Going on from there, a worker passes over a burst of
+// messages once; workers on several replicas never take the same row
+// (SKIP LOCKED).
+func (s *Store) ClaimPush(ctx context.Context, limit int, lease time.Duration, after *PushPosition) (_ []PushMessage, next *PushPosition, err error) {
 	defer wrap(&err, "ClaimPush")
 	now := s.clock.Now()
+	from := pushStart
+	if after != nil {
+		from = *after
+	}
 	var out []PushMessage
 	err = s.bookkeeping(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, claimPushSQL, now, now.Add(lease), limit)
+		if after == nil {
+			if _, err := tx.Exec(ctx, releaseLapsedPushSQL, now); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Query(ctx, claimPushSQL, now, now.Add(lease), limit, from.Urgent, from.Due, from.ID)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (PushMessage, error) {
-			var m PushMessage
+		out, next = nil, nil
+		taken := 0
+		for rows.Next() {
+			var (
+				m    PushMessage
+				send bool
+				pos  PushPosition
+			)
 			p := &m.Preferences
-			err := r.Scan(&m.ID, &m.EventID, &m.MemberID, &m.DeviceToken, &m.Platform, &m.Kind, &m.ShiftID, &m.SignupID,
-				&m.AnnouncementID, &m.Message, &m.Urgent, &m.Attempts, &m.ExpiresAt, &p.QuietStart, &p.QuietEnd, &p.TimeZone)
+			if err := rows.Scan(&m.ID, &m.EventID, &m.MemberID, &m.DeviceToken, &m.Platform, &m.Kind, &m.ShiftID, &m.SignupID,
+				&m.AnnouncementID, &m.Message, &m.Urgent, &m.Attempts, &m.ExpiresAt, &send, &pos.Due,
+				&p.QuietStart, &p.QuietEnd, &p.TimeZone); err != nil {
+				return err
+			}
 			p.MemberID = m.MemberID
-			return m, err
-		})
-		return err
+			pos.Urgent, pos.ID = m.Urgent, m.ID
+			if taken++; taken == limit {
+				next = &pos
+			}
+			if send {
+				out = append(out, m)
+			}
+		}
+		return rows.Err()
 	})
-	return out, err
+	return out, next, err
 }
 
 // bookkeepingSettings apply to the push worker's own transactions. They

@@ -14,7 +14,11 @@ CREATE TABLE announcement_fanouts (
     created_at       timestamptz NOT NULL
 );
 
--- The worker claims urgent messages first, then by due time: an index in
--- that order lets it stop after one batch instead of sorting every due row.
+-- The worker claims urgent messages first, then by due time, then by id,
+-- and goes on after the last one it took: an index in that order lets each
+-- claim start where the last one stopped. Starting from the front each time
+-- would step over the entries of every message already taken, which a
+-- scan can only skip cheaply once no open snapshot might still see them
+-- (a backup or a long report holds one for minutes).
 DROP INDEX push_outbox_due_idx;
-CREATE INDEX push_outbox_due_idx ON push_outbox (urgent DESC, next_attempt_at) WHERE status = 'PENDING';
+CREATE INDEX push_outbox_due_idx ON push_outbox ((NOT urgent), next_attempt_at, id) WHERE status = 'PENDING';

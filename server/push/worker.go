@@ -76,6 +76,8 @@ const (
 	// fanOutBatch is how many members one fan-out transaction tells of an
 	// urgent announcement.
 	fanOutBatch = 1000
+	// passLimit bounds one pass over the due messages (see claim).
+	passLimit = 2 * time.Second
 )
 
 // Worker drains the push outbox, and fans urgent announcements out into it.
@@ -141,14 +143,29 @@ func (w *Worker) Run(ctx context.Context) {
 	prepared.Wait()
 }
 
-// claim feeds batches of due messages until ctx ends.
+// claim feeds batches of due messages until ctx ends. It passes over the
+// due messages in order, each claim going on after the last, and starts a
+// new pass when it has caught up or after passLimit: messages that became
+// due behind its position (an urgent one during a long ordinary burst, or
+// one committed late) wait at most that long.
 func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
 	defer close(batches)
+	var (
+		after  *db.PushPosition
+		passed time.Time
+	)
 	for ctx.Err() == nil {
-		batch, err := w.store.ClaimPush(ctx, w.claimSize(), w.cfg.Lease)
+		if after != nil && time.Since(passed) > passLimit {
+			after = nil
+		}
+		if after == nil {
+			passed = time.Now()
+		}
+		batch, next, err := w.store.ClaimPush(ctx, w.claimSize(), w.cfg.Lease, after)
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("claim push messages", "err", err)
 		}
+		after = next
 		if len(batch) > 0 {
 			select {
 			case batches <- batch:
@@ -156,7 +173,9 @@ func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
 				w.release(batch)
 				return
 			}
-			continue
+		}
+		if next != nil || len(batch) > 0 {
+			continue // more may be due
 		}
 		select {
 		case <-ctx.Done():

@@ -133,7 +133,7 @@ func (f *fixture) drain(cfg Config) {
 	}
 	w := f.worker(cfg)
 	for range 50 {
-		batch, err := f.store.ClaimPush(f.ctx, 100, cfg.Lease)
+		batch, _, err := f.store.ClaimPush(f.ctx, 100, cfg.Lease, nil)
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -212,7 +212,7 @@ func TestFCMErrorsAreHandledAsDocumented(t *testing.T) {
 			f.device(waiting, "token-1")
 			f.fcm.setPlan(func(fcmMessage) (int, string, http.Header) { return c.status, c.body, nil })
 			f.promotion(waiting)
-			batch, err := f.store.ClaimPush(f.ctx, 10, time.Minute)
+			batch, _, err := f.store.ClaimPush(f.ctx, 10, time.Minute, nil)
 			if err != nil || len(batch) != 1 {
 				t.Fatalf("claim: %v %d", err, len(batch))
 			}
@@ -241,7 +241,7 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 	f.promotion(waiting)
 	w := f.worker(testConfig)
 	for attempt := 1; attempt <= testConfig.MaxAttempts; attempt++ {
-		batch, err := f.store.ClaimPush(f.ctx, 10, time.Minute)
+		batch, _, err := f.store.ClaimPush(f.ctx, 10, time.Minute, nil)
 		if err != nil || len(batch) != 1 {
 			t.Fatalf("attempt %d: claim %v, %d messages", attempt, err, len(batch))
 		}
@@ -249,7 +249,7 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 		if attempt < testConfig.MaxAttempts {
 			// Not before Retry-After, even though the backoff is shorter.
 			f.clock.Advance(119 * time.Second)
-			if early, _ := f.store.ClaimPush(f.ctx, 10, time.Minute); len(early) != 0 {
+			if early, _, _ := f.store.ClaimPush(f.ctx, 10, time.Minute, nil); len(early) != 0 {
 				t.Fatalf("attempt %d: claimed again before Retry-After", attempt)
 			}
 			f.clock.Advance(2 * time.Second)
@@ -303,7 +303,7 @@ func TestCrashBetweenSendAndMarkResendsWithTheSameEventID(t *testing.T) {
 	f.device(waiting, "token-1")
 	f.promotion(waiting)
 	// A worker claims and sends, then dies before recording the outcome.
-	batch, err := f.store.ClaimPush(f.ctx, 10, time.Minute)
+	batch, _, err := f.store.ClaimPush(f.ctx, 10, time.Minute, nil)
 	if err != nil || len(batch) != 1 {
 		t.Fatalf("claim: %v", err)
 	}
@@ -610,7 +610,7 @@ func TestStoppingWorkerRecordsWhatItSentAndReleasesTheRest(t *testing.T) {
 		t.Fatalf("after stopping with %d of 20 sent the outbox is %v, want them SENT and the rest PENDING", sent, c)
 	}
 	// The released messages are due at once and their attempt was not used.
-	batch, err := f.store.ClaimPush(f.ctx, 100, time.Minute)
+	batch, _, err := f.store.ClaimPush(f.ctx, 100, time.Minute, nil)
 	if err != nil || len(batch) != 20-sent {
 		t.Fatalf("claimed %d after the stop, want %d (%v)", len(batch), 20-sent, err)
 	}
@@ -641,5 +641,60 @@ func TestExpiredMessagesAndGoneDevicesAreNotSent(t *testing.T) {
 	}
 	if c := f.statuses(); c[db.PushFailed] != 2 {
 		t.Fatalf("outbox %v, want the expired and the deviceless one FAILED", c)
+	}
+}
+
+func TestClaimsPassOverTheDueMessagesInOrderOnce(t *testing.T) {
+	f := setup(t)
+	m := f.member(db.RoleMember)
+	for i := range 3 {
+		f.device(m, "token-"+itoa(i))
+	}
+	f.promotion(m) // three ordinary messages; m now holds a spot on the line
+	captain := f.member(db.RoleMember)
+	if _, err := f.store.AssignCaptain(f.ctx, f.staff, f.lineID, captain.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.PostAnnouncement(f.ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "To the gate", Urgent: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.store.FanOutAnnouncements(f.ctx, 100); err != nil || n != 1 {
+		t.Fatalf("fan-out told %d, %v", n, err)
+	}
+	// Two at a time, each claim going on after the last.
+	var (
+		got   []db.PushMessage
+		after *db.PushPosition
+	)
+	for claims := 1; ; claims++ {
+		batch, next, err := f.store.ClaimPush(f.ctx, 2, time.Minute, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, batch...)
+		if next == nil {
+			break
+		}
+		if claims > 4 {
+			t.Fatalf("claim %d still has more after %d messages", claims, len(got))
+		}
+		after = next
+	}
+	seen := map[int64]bool{}
+	for i, msg := range got {
+		if seen[msg.ID] {
+			t.Fatalf("message %d claimed twice", msg.ID)
+		}
+		seen[msg.ID] = true
+		if msg.Urgent != (i < 3) {
+			t.Fatalf("claim order %v: want the three urgent messages first", got)
+		}
+	}
+	if len(got) != 6 {
+		t.Fatalf("claimed %d messages, want 6", len(got))
+	}
+	// Caught up: a new pass finds nothing due.
+	if batch, next, err := f.store.ClaimPush(f.ctx, 2, time.Minute, nil); err != nil || len(batch) != 0 || next != nil {
+		t.Fatalf("a new pass claimed %d (next %v, %v)", len(batch), next, err)
 	}
 }
