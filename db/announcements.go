@@ -169,9 +169,10 @@ func (s *Store) FanOutAnnouncements(ctx context.Context, batch int) (n int, err 
 			recipients []string
 			last       bool
 		)
-		// The worker's bookkeeping: the batch is atomic, and a crash that
-		// loses it loses its progress mark too, so it is done again.
-		if _, err := tx.Exec(ctx, bookkeepingSettings); err != nil {
+		// Committed durably, unlike the worker's bookkeeping: once a batch's
+		// events are delivered, losing them in a crash would let their
+		// sequence numbers be used again.
+		if _, err := tx.Exec(ctx, indexPlans); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, nextFanoutSQL, batch).Scan(&id, &recipients, &last)

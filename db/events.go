@@ -269,7 +269,7 @@ func (s *Store) WatchLine(ctx context.Context, actor Actor, lineID string) (seq 
 const memberEventsAfterSQL = `SELECT * FROM member_events_after($1, $2, $3)`
 
 // MemberEventsAfter reads, for each member with a cursor, up to limit
-// events in all after that member's cursor, in order per member.
+// events after that member's cursor, grouped by member and in order.
 func (s *Store) MemberEventsAfter(ctx context.Context, cursors map[string]int64, limit int) (_ []MemberEvent, err error) {
 	defer wrap(&err, "MemberEventsAfter")
 	ids := make([]string, 0, len(cursors))

@@ -253,19 +253,26 @@ func (s *Store) ClaimPush(ctx context.Context, limit int, lease time.Duration, a
 		}
 		return rows.Err()
 	})
-	return out, next, err
+	if err != nil {
+		// Rolled back: nothing was claimed, whatever was read.
+		return nil, nil, err
+	}
+	return out, next, nil
 }
 
-// bookkeepingSettings apply to the push worker's own transactions. They
-// do not wait for their commit to reach disk: a database crash can lose
-// the last moments of them, and all that costs is a message sent again
-// (the app drops it by event id) or a fan-out batch done again as a whole,
-// while the machine's disk flushes stay for the members' own changes. And
-// they keep to the indexes: the outbox goes from empty to tens of
-// thousands of rows within seconds of an urgent announcement, long before
-// its statistics say so, and a plan made for an empty table scans all of
-// it for every batch (as migration 005 explains for the event reads).
-const bookkeepingSettings = `SET LOCAL synchronous_commit TO off; SET LOCAL enable_seqscan TO off`
+// indexPlans keeps a transaction's plans on the indexes: the outbox and the
+// member events grow from nothing to tens of thousands of rows within
+// seconds of an urgent announcement, long before their statistics say so,
+// and a plan made for an empty table scans all of it for every batch (as
+// migration 005 explains for the event reads).
+const indexPlans = `SET LOCAL enable_seqscan TO off`
+
+// bookkeepingSettings apply to the push worker's claims and records: index
+// plans, and commits that do not wait for the disk. A database crash can
+// lose their last moments, and all that costs is a message sent again (the
+// app drops it by event id), while the machine's disk flushes stay for the
+// members' own changes.
+const bookkeepingSettings = `SET LOCAL synchronous_commit TO off; ` + indexPlans
 
 // bookkeeping runs fn in a transaction with bookkeepingSettings.
 func (s *Store) bookkeeping(ctx context.Context, fn func(tx pgx.Tx) error) error {

@@ -28,9 +28,14 @@ RETURNS TABLE (member_id uuid, seq bigint, kind text, shift_id uuid, signup_id u
 LANGUAGE sql STABLE
 SET enable_seqscan = off
 AS $$
-    SELECT me.member_id, me.seq, me.kind, me.shift_id, me.signup_id, me.announcement_id, me.occurred_at
-    FROM member_events me
-    JOIN unnest(member_ids, cursors) AS c(member_id, after) ON me.member_id = c.member_id AND me.seq > c.after
-    ORDER BY me.member_id, me.seq
-    LIMIT page_size
+    SELECT c.member_id, e.seq, e.kind, e.shift_id, e.signup_id, e.announcement_id, e.occurred_at
+    FROM unnest(member_ids, cursors) AS c(member_id, after)
+    CROSS JOIN LATERAL (
+        SELECT me.seq, me.kind, me.shift_id, me.signup_id, me.announcement_id, me.occurred_at
+        FROM member_events me
+        WHERE me.member_id = c.member_id AND me.seq > c.after
+        ORDER BY me.seq
+        LIMIT page_size
+    ) e
+    ORDER BY c.member_id, e.seq
 $$;

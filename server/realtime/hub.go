@@ -7,7 +7,9 @@ package realtime
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +27,9 @@ const (
 	// retryDelay is how soon a subscriber whose buffer was full is offered
 	// what it is still due.
 	retryDelay = 20 * time.Millisecond
-	// pageSize bounds one read of an event table (per line, for lines).
-	pageSize = 500
+	// pageSize bounds one read of a line or a member from one point: no
+	// subscriber can take more in one round than its buffer holds.
+	pageSize = SubscriberBuffer
 	// pollInterval re-reads every followed line and member now and then, in
 	// case a wake-up was lost (a NOTIFY sent while the listener reconnected,
 	// or by a replica that crashed between commit and notify).
@@ -125,6 +128,8 @@ func (h *Hub) WakeLines(lineIDs ...string) {
 	h.mu.Lock()
 	followed := false
 	for _, id := range lineIDs {
+		// Lines are followed under their ids as PostgreSQL prints them.
+		id = strings.ToLower(id)
 		if _, ok := h.lines[id]; ok {
 			h.dirtyLines[id] = struct{}{}
 			followed = true
@@ -285,7 +290,7 @@ func unsubscribe[E any](subs map[string]map[*subscription[E]]struct{}, id string
 // hold back the others of its line. It clears the marks. The caller holds
 // h.mu.
 func takeDirty[E any](h *Hub, subs map[string]map[*subscription[E]]struct{}, dirty map[string]struct{}, all *bool, retry func(id string)) map[string][]int64 {
-	reads := map[string][]int64{}
+	points := map[string]map[int64]struct{}{}
 	add := func(id string) {
 		for sub := range subs[id] {
 			if len(sub.ch) == cap(sub.ch) {
@@ -296,9 +301,10 @@ func takeDirty[E any](h *Hub, subs map[string]map[*subscription[E]]struct{}, dir
 				}
 				continue
 			}
-			if !slices.Contains(reads[id], sub.next-1) {
-				reads[id] = append(reads[id], sub.next-1)
+			if points[id] == nil {
+				points[id] = map[int64]struct{}{}
 			}
+			points[id][sub.next-1] = struct{}{}
 		}
 	}
 	if *all {
@@ -312,6 +318,10 @@ func takeDirty[E any](h *Hub, subs map[string]map[*subscription[E]]struct{}, dir
 	}
 	*all = false
 	clear(dirty)
+	reads := make(map[string][]int64, len(points))
+	for id, set := range points {
+		reads[id] = slices.Collect(maps.Keys(set))
+	}
 	return reads
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -623,5 +624,92 @@ func TestFullSubscriberFarBehindDoesNotHoldBackLiveOnes(t *testing.T) {
 	}
 	if got, want := seqsOf(t, buffered(behind)), seqRange(1, SubscriberBuffer); !slices.Equal(got, want) {
 		t.Fatalf("the subscriber behind got seqs %v, want %v and to wait for room", got, want)
+	}
+}
+
+// Each woken member gets a page of its own: a read of many members is not
+// cut short for those after the first page's worth.
+func TestMemberReadPagesEachMemberOnItsOwn(t *testing.T) {
+	f := newFixture(t, dbtest.NewPool(t))
+	f.hub.pageSize = 3
+	start := time.Now().Add(72 * time.Hour)
+	shifts := make([]*db.Shift, 4)
+	for i := range shifts {
+		at := start.Add(time.Duration(i) * 3 * time.Hour)
+		sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: at, EndsAt: at.Add(time.Hour), Capacity: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shifts[i] = sh
+	}
+	// Six members on the first shift; the first of them on all four.
+	members := make([]db.Actor, 6)
+	for i := range members {
+		m, err := f.store.AddMember(f.ctx, db.NewMember{Name: "M", Email: "m" + strconv.Itoa(i) + "@example.org", Role: db.RoleMember})
+		if err != nil {
+			t.Fatal(err)
+		}
+		members[i] = db.Actor{MemberID: m.ID, Role: db.RoleMember}
+		on := shifts[:1]
+		if i == 0 {
+			on = shifts
+		}
+		for _, sh := range on {
+			if _, err := f.store.SignUpForShift(f.ctx, members[i], sh.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	chans := make([]<-chan *db.MemberEvent, len(members))
+	for i, m := range members {
+		chans[i] = f.hub.MemberEvents(f.ctx, m.MemberID, 0)
+	}
+	f.hub.dispatchMembers(f.ctx) // the subscriptions' own round: nothing yet
+	for _, sh := range shifts {
+		if _, err := f.store.CancelShift(f.ctx, f.staff, sh.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(ch <-chan *db.MemberEvent) (n int) {
+		for {
+			select {
+			case <-ch:
+				n++
+			default:
+				return n
+			}
+		}
+	}
+	f.hub.dispatchMembers(f.ctx)
+	for i, ch := range chans {
+		want := 1
+		if i == 0 {
+			want = f.hub.pageSize
+		}
+		if n := count(ch); n != want {
+			t.Fatalf("after one round member %d got %d events, want %d", i, n, want)
+		}
+	}
+	// The member whose page was full is read again next round.
+	f.hub.dispatchMembers(f.ctx)
+	if n := count(chans[0]); n != len(shifts)-f.hub.pageSize {
+		t.Fatalf("after the second round the first member got %d more events, want %d", n, len(shifts)-f.hub.pageSize)
+	}
+}
+
+func TestLineWokenUnderACapitalisedIDIsRead(t *testing.T) {
+	f := newFixture(t, dbtest.NewPool(t))
+	latest := f.latest(t, f.lineID)
+	ch := f.hub.LineEvents(f.ctx, f.lineID, latest)
+	f.hub.dispatchLines(f.ctx) // the subscription's own round
+	if _, err := f.store.Pool().Exec(f.ctx, `
+WITH next AS (UPDATE picket_lines SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq)
+INSERT INTO line_events (picket_line_id, seq, kind, occurred_at) SELECT $1, event_seq, 'CAPTAIN_CHANGED', now() FROM next`, f.lineID); err != nil {
+		t.Fatal(err)
+	}
+	f.hub.WakeLines(strings.ToUpper(f.lineID))
+	f.hub.dispatchLines(f.ctx)
+	if got, want := seqsOf(t, buffered(ch)), []int64{latest + 1}; !slices.Equal(got, want) {
+		t.Fatalf("a wake-up naming the line in capitals gave seqs %v, want %v", got, want)
 	}
 }

@@ -63,18 +63,22 @@ func (h *Hub) dispatchLines(ctx context.Context) {
 // marks the lines with a full page to be read again.
 func (h *Hub) handOut(pages map[db.LineRead]db.LinePage) {
 	h.mu.Lock()
-	more := false
+	read := map[string]bool{} // line: a page of it was full
 	for r, page := range pages {
-		for sub := range h.lines[r.LineID] {
-			// A subscriber elsewhere in the stream has a page of its own,
-			// or joined after the read was planned and is read next round.
-			if sub.next-1 == r.After {
-				h.handOutTo(r.LineID, sub, page)
+		read[r.LineID] = read[r.LineID] || len(page.Events) == h.pageSize
+	}
+	more := false
+	for id, full := range read {
+		for sub := range h.lines[id] {
+			// A subscriber that joined after the read was planned has no
+			// page here: its subscription marked the line for next round.
+			if page, ok := pages[db.LineRead{LineID: id, After: sub.next - 1}]; ok {
+				h.handOutTo(id, sub, page)
 			}
 		}
-		if len(page.Events) == h.pageSize && h.lines[r.LineID] != nil {
+		if full && h.lines[id] != nil {
 			// More may wait: read the line again next round.
-			h.dirtyLines[r.LineID] = struct{}{}
+			h.dirtyLines[id] = struct{}{}
 			more = true
 		}
 	}

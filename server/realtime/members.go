@@ -25,54 +25,64 @@ func (h *Hub) MemberEvents(ctx context.Context, memberID string, after int64) <-
 	return sub.ch
 }
 
-// dispatchMembers reads the new events of every woken member in one query
-// per page, so an urgent announcement to thousands costs a few reads, not
-// thousands.
+// dispatchMembers runs one round: it reads the new events of every woken
+// member in one query, at most a page each, so an urgent announcement to
+// thousands costs a few reads, not thousands. Members whose page was full
+// are read again next round; one round per wake-up of Run lets line events
+// take their turn.
 func (h *Hub) dispatchMembers(ctx context.Context) {
-	for {
-		cursors := h.takeDirtyMembers()
-		if len(cursors) == 0 {
-			return
-		}
-		events, err := h.store.MemberEventsAfter(ctx, cursors, h.pageSize)
-		if err != nil {
-			if ctx.Err() == nil {
-				h.log.Error("read member events", "err", err)
-			}
-			return
+	cursors := h.takeDirtyMembers()
+	if len(cursors) == 0 {
+		return
+	}
+	events, err := h.store.MemberEventsAfter(ctx, cursors, h.pageSize)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Error("read member events", "err", err)
 		}
 		h.mu.Lock()
-		// Subscribers with no room left this round get the rest on a retry.
-		waiting := map[*memberSub]bool{}
-		for i := range events {
-			e := &events[i]
-			for sub := range h.members[e.MemberID] {
-				if e.Seq < sub.next || waiting[sub] {
-					continue
-				}
-				// A gap means the events in it were purged; personal events
-				// carry no state to refetch, so carry on from here.
-				sub.next = e.Seq
-				switch offer(h, sub, e) {
-				case taken:
-					sub.next++
-				case full:
-					waiting[sub] = true
-					h.retryLater("", e.MemberID)
-				case stalled:
-					unsubscribe(h.members, e.MemberID, sub)
-				}
-			}
-		}
-		if len(events) == h.pageSize {
-			// More may wait: read those members again.
-			for i := range events {
-				if _, ok := h.members[events[i].MemberID]; ok {
-					h.dirtyMembers[events[i].MemberID] = struct{}{}
-				}
-			}
+		for id := range cursors {
+			h.dirtyMembers[id] = struct{}{}
 		}
 		h.mu.Unlock()
+		return
+	}
+	h.mu.Lock()
+	// Subscribers with no room left this round get the rest on a retry.
+	waiting := map[*memberSub]bool{}
+	read := map[string]int{}
+	for i := range events {
+		e := &events[i]
+		read[e.MemberID]++
+		for sub := range h.members[e.MemberID] {
+			if e.Seq < sub.next || waiting[sub] {
+				continue
+			}
+			// A gap means the events in it were purged; personal events
+			// carry no state to refetch, so carry on from here.
+			sub.next = e.Seq
+			switch offer(h, sub, e) {
+			case taken:
+				sub.next++
+			case full:
+				waiting[sub] = true
+				h.retryLater("", e.MemberID)
+			case stalled:
+				unsubscribe(h.members, e.MemberID, sub)
+			}
+		}
+	}
+	more := false
+	for id, n := range read {
+		if _, ok := h.members[id]; ok && n == h.pageSize {
+			// More may wait: read this member again next round.
+			h.dirtyMembers[id] = struct{}{}
+			more = true
+		}
+	}
+	h.mu.Unlock()
+	if more {
+		h.kickMembers()
 	}
 }
 
