@@ -259,14 +259,26 @@ type subscription[E any] struct {
 	stalledSince time.Time
 }
 
-// subscribe adds sub to the subscribers of id (a line or a member) and
-// marks id to be read. The caller holds h.mu.
-func subscribe[E any](subs map[string]map[*subscription[E]]struct{}, dirty map[string]struct{}, id string, sub *subscription[E]) {
+// follow subscribes to the events of id (a line or a member) after sequence
+// number after, marks id to be read and wakes its dispatcher with kick. The
+// subscription ends with ctx; AfterFunc holds no goroutine meanwhile, so
+// thousands of idle subscribers cost no stacks here.
+func follow[E any](h *Hub, subs map[string]map[*subscription[E]]struct{}, dirty map[string]struct{}, kick func(), ctx context.Context, id string, after int64) <-chan E {
+	sub := &subscription[E]{ctx: ctx, ch: make(chan E, SubscriberBuffer), next: after + 1}
+	h.mu.Lock()
 	if subs[id] == nil {
 		subs[id] = map[*subscription[E]]struct{}{}
 	}
 	subs[id][sub] = struct{}{}
 	dirty[id] = struct{}{}
+	h.mu.Unlock()
+	kick()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		unsubscribe(subs, id, sub)
+	})
+	return sub.ch
 }
 
 // unsubscribe ends a subscription; its channel closes so gqlgen stops

@@ -16,20 +16,7 @@ type lineSub = subscription[*db.LineEvent]
 func (h *Hub) LineEvents(ctx context.Context, lineID string, after int64) <-chan *db.LineEvent {
 	// Wake-ups name lines as PostgreSQL prints uuids; a client may have
 	// written this one in capitals.
-	lineID = strings.ToLower(lineID)
-	sub := &lineSub{ctx: ctx, ch: make(chan *db.LineEvent, SubscriberBuffer), next: after + 1}
-	h.mu.Lock()
-	subscribe(h.lines, h.dirtyLines, lineID, sub)
-	h.mu.Unlock()
-	h.kickLines()
-	// AfterFunc holds no goroutine while the subscription lives: thousands
-	// of idle subscribers cost no stacks here.
-	context.AfterFunc(ctx, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		unsubscribe(h.lines, lineID, sub)
-	})
-	return sub.ch
+	return follow(h, h.lines, h.dirtyLines, h.kickLines, ctx, strings.ToLower(lineID), after)
 }
 
 // dispatchLines runs one round: it reads the new events of every woken line

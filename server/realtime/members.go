@@ -12,17 +12,7 @@ type memberSub = subscription[*db.MemberEvent]
 
 // MemberEvents streams a member's events after sequence number after.
 func (h *Hub) MemberEvents(ctx context.Context, memberID string, after int64) <-chan *db.MemberEvent {
-	sub := &memberSub{ctx: ctx, ch: make(chan *db.MemberEvent, SubscriberBuffer), next: after + 1}
-	h.mu.Lock()
-	subscribe(h.members, h.dirtyMembers, memberID, sub)
-	h.mu.Unlock()
-	h.kickMembers()
-	context.AfterFunc(ctx, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		unsubscribe(h.members, memberID, sub)
-	})
-	return sub.ch
+	return follow(h, h.members, h.dirtyMembers, h.kickMembers, ctx, memberID, after)
 }
 
 // dispatchMembers runs one round: it reads the new events of every woken
