@@ -114,12 +114,14 @@ UNION
 SELECT member_id FROM captains WHERE picket_line_id = ANY($1)`
 )
 
+// The audience, minus the poster, cut into batches of $5 in id order.
 const queueFanoutSQL = `
-INSERT INTO announcement_fanouts (announcement_id, recipients, created_at)
-SELECT $3, array_agg(a.member_id ORDER BY a.member_id), $2
-FROM (` + announcementAudienceSQL + `) a
-WHERE a.member_id <> $4
-HAVING count(*) > 0`
+INSERT INTO announcement_fanout_batches (announcement_id, batch, recipients, created_at)
+SELECT $3, (a.n - 1) / $5, array_agg(a.member_id ORDER BY a.n), $2
+FROM (SELECT member_id, row_number() OVER (ORDER BY member_id) AS n
+      FROM (` + announcementAudienceSQL + `) audience
+      WHERE member_id <> $4) a
+GROUP BY (a.n - 1) / $5`
 
 // announce records the announcement on its line, or on every line of its
 // job action. An urgent one is also queued for everyone taking part to hear
@@ -137,37 +139,44 @@ func (s *Store) announce(ctx context.Context, tx pgx.Tx, c *changes, a *Announce
 	if !a.Urgent {
 		return nil
 	}
-	tag, err := tx.Exec(ctx, queueFanoutSQL, lines, s.clock.Now(), a.ID, a.AuthorID)
+	tag, err := tx.Exec(ctx, queueFanoutSQL, lines, s.clock.Now(), a.ID, a.AuthorID, s.fanOutBatch)
 	if tag.RowsAffected() > 0 {
 		c.push = true
 	}
 	return err
 }
 
-const (
-	nextFanoutSQL = `
-SELECT announcement_id, recipients[done + 1 : done + $1], done + $1 >= cardinality(recipients)
-FROM announcement_fanouts
-ORDER BY created_at, announcement_id
-LIMIT 1
-FOR UPDATE SKIP LOCKED`
-	advanceFanoutSQL = `UPDATE announcement_fanouts SET done = done + $2 WHERE announcement_id = $1`
-	finishFanoutSQL  = `DELETE FROM announcement_fanouts WHERE announcement_id = $1`
-)
+// The oldest announcement's next batch, taken for good: the transaction
+// that deletes it tells its members, so they hear exactly when it commits.
+const takeFanoutBatchSQL = `
+DELETE FROM announcement_fanout_batches
+WHERE (announcement_id, batch) = (
+    SELECT announcement_id, batch FROM announcement_fanout_batches
+    ORDER BY created_at, announcement_id, batch
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING announcement_id, recipients`
 
-// FanOutAnnouncements tells up to batch more members of a queued urgent
+// DefaultFanOutBatch is how many members of an urgent announcement's
+// audience one fan-out transaction tells.
+const DefaultFanOutBatch = 1000
+
+// SetFanOutBatch changes how many members one fan-out transaction tells,
+// for announcements posted from now on.
+func (s *Store) SetFanOutBatch(n int) { s.fanOutBatch = max(n, 1) }
+
+// FanOutAnnouncements tells the members of one batch of a queued urgent
 // announcement about it (a personal event and a push message each) and
 // reports how many it told; 0 means nothing is waiting. Each call is one
-// transaction that also records the progress, and concurrent callers on
-// any replica take different announcements (SKIP LOCKED), so every
-// recipient hears once.
-func (s *Store) FanOutAnnouncements(ctx context.Context, batch int) (n int, err error) {
+// transaction that also deletes the batch, and concurrent callers on any
+// replica take different batches (SKIP LOCKED), so every recipient hears
+// once.
+func (s *Store) FanOutAnnouncements(ctx context.Context) (n int, err error) {
 	defer wrap(&err, "FanOutAnnouncements")
 	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		var (
 			id         string
 			recipients []string
-			last       bool
 		)
 		// Committed durably, unlike the worker's bookkeeping: once a batch's
 		// events are delivered, losing them in a crash would let their
@@ -175,7 +184,7 @@ func (s *Store) FanOutAnnouncements(ctx context.Context, batch int) (n int, err 
 		if _, err := tx.Exec(ctx, indexPlans); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, nextFanoutSQL, batch).Scan(&id, &recipients, &last)
+		err := tx.QueryRow(ctx, takeFanoutBatchSQL).Scan(&id, &recipients)
 		if errors.Is(err, pgx.ErrNoRows) {
 			n = 0
 			return nil
@@ -183,16 +192,8 @@ func (s *Store) FanOutAnnouncements(ctx context.Context, batch int) (n int, err 
 		if err != nil {
 			return err
 		}
-		if err := s.memberEvents(ctx, tx, c, recipients, MemberUrgentAnnouncement, nil, nil, &id); err != nil {
-			return err
-		}
 		n = len(recipients)
-		if last {
-			_, err = tx.Exec(ctx, finishFanoutSQL, id)
-		} else {
-			_, err = tx.Exec(ctx, advanceFanoutSQL, id, n)
-		}
-		return err
+		return s.memberEvents(ctx, tx, c, recipients, MemberUrgentAnnouncement, nil, nil, &id)
 	})
 	return n, err
 }

@@ -19,6 +19,12 @@ const versionTable = "schema_version"
 // Migrate applies every pending migration in order. tern holds an advisory
 // lock while it works, so replicas starting together apply each migration once.
 func Migrate(ctx context.Context, conn *pgx.Conn) error {
+	return MigrateTo(ctx, conn, -1)
+}
+
+// MigrateTo applies the pending migrations up to version (-1: all of
+// them).
+func MigrateTo(ctx context.Context, conn *pgx.Conn, version int32) error {
 	m, err := migrate.NewMigrator(ctx, conn, versionTable)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -30,7 +36,12 @@ func Migrate(ctx context.Context, conn *pgx.Conn) error {
 	if err := m.LoadMigrations(sub); err != nil {
 		return fmt.Errorf("migrate: load: %w", err)
 	}
-	if err := m.Migrate(ctx); err != nil {
+	if version < 0 {
+		err = m.Migrate(ctx)
+	} else {
+		err = m.MigrateTo(ctx, version)
+	}
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil

@@ -34,6 +34,8 @@ type Store struct {
 	// pepper keys the hashes of login codes, so a copy of the database alone
 	// is not enough to brute-force the six-digit codes.
 	pepper []byte
+	// fanOutBatch: see SetFanOutBatch.
+	fanOutBatch int
 }
 
 // NewStore returns a Store on pool. pepper must be secret and stable across
@@ -42,7 +44,7 @@ func NewStore(pool *pgxpool.Pool, clock Clock, pepper []byte) *Store {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	return &Store{pool: pool, clock: clock, pepper: pepper, notifier: noNotifier{}}
+	return &Store{pool: pool, clock: clock, pepper: pepper, notifier: noNotifier{}, fanOutBatch: DefaultFanOutBatch}
 }
 
 // Pool returns the connection pool, for health checks.

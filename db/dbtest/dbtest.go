@@ -215,13 +215,33 @@ func NewDatabase(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("dbtest: template database: %v", err)
 	}
+	return newDatabase(tb, admin, tpl)
+}
+
+// NewEmptyDatabase creates a fresh database with no migrations applied,
+// for testing the migrations themselves, and returns its URL.
+func NewEmptyDatabase(tb testing.TB) string {
+	tb.Helper()
+	admin, err := server()
+	if err != nil {
+		tb.Fatalf("dbtest: no PostgreSQL for tests: %v", err)
+	}
+	return newDatabase(tb, admin, "template0")
+}
+
+// newDatabase creates a database from template, dropped when the test
+// ends.
+func newDatabase(tb testing.TB, admin, template string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	name := "picketline_test_" + strings.ToLower(rand.Text()[:16])
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		tb.Fatalf("dbtest: connect: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE `+tpl); err != nil {
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE `+template); err != nil {
 		tb.Fatalf("dbtest: create database: %v", err)
 	}
 	tb.Cleanup(func() {
@@ -248,7 +268,14 @@ func NewDatabase(tb testing.TB) string {
 // test ends.
 func NewPool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	cfg, err := pgxpool.ParseConfig(NewDatabase(tb))
+	return PoolFor(tb, NewDatabase(tb))
+}
+
+// PoolFor returns a connection pool on the database at url, closed when the
+// test ends.
+func PoolFor(tb testing.TB, url string) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -73,9 +73,6 @@ const (
 	// wait to be recorded in one statement.
 	recordBatch = 500
 	recordEvery = 20 * time.Millisecond
-	// fanOutBatch is how many members one fan-out transaction tells of an
-	// urgent announcement.
-	fanOutBatch = 1000
 	// passLimit bounds one pass over the due messages (see claim).
 	passLimit = 2 * time.Second
 )
@@ -277,7 +274,7 @@ func (w *Worker) prepare(ctx context.Context) {
 	defer housekeeping.Stop()
 	w.housekeeping(ctx)
 	for ctx.Err() == nil {
-		n, err := w.store.FanOutAnnouncements(ctx, fanOutBatch)
+		n, err := w.store.FanOutAnnouncements(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("fan out urgent announcement", "err", err)
 		}
