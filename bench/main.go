@@ -230,7 +230,7 @@ func run(ctx context.Context, opts options) error {
 	defer func() { warnIf("stop the server", b.server.Stop()) }()
 	scenarios := map[string]func(context.Context) (*scenarioReport, error){
 		"bare": b.bare, "signups": b.signups, "race": b.race, "reads": b.reads,
-		"ws-idle": b.wsIdle, "ws-fanout": b.wsFanout, "ws-events": b.wsEvents, "ws-restart": b.wsRestart, "push": b.push,
+		"ws-idle": b.wsIdle, "ws-fanout": b.wsFanout, "ws-events": b.wsEvents, "ws-restart": b.wsRestart, "push": b.push, "push-floor": b.pushFloor,
 	}
 	// The figures go to stdout, unless the JSON does.
 	var out io.Writer = os.Stdout

@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/push"
 )
 
@@ -177,8 +180,7 @@ func (b *bench) push(ctx context.Context) (*scenarioReport, error) {
 
 	coord := d.subs[0]
 	const post = `mutation($l: ID!, $b: String!){ postAnnouncement(input:{picketLineId: $l, body: $b, urgent: true}){ id } }`
-	interval := time.Duration(float64(b.opts.BgClients) / b.opts.BgRate * float64(time.Second))
-	signupLoop := loop{workers: b.opts.BgClients, duration: b.opts.Duration, interval: interval}
+	signupLoop := b.pacedSignups()
 	for _, rate := range b.opts.WS.PushRates {
 		srv, err := b.startAnotherServer(ctx, map[string]string{
 			"FIREBASE_PROJECT_ID": "bench-push",
@@ -253,16 +255,13 @@ func (b *bench) push(ctx context.Context) (*scenarioReport, error) {
 		}
 		res.P50, res.P99, res.Max = first, last, last
 		res.P50ms, res.P99ms, res.MaxMs = ms(first), ms(last), ms(last)
-		sBefore := merge(name+"/signups-before", before[0], beforeTook)
-		sDuring := merge(name+"/signups-during", during[0], duringTook)
-		overlap := min(duringTook, last)
+		sBefore, sDuring, impact := b.signupImpact(name, before, beforeTook, during, duringTook, last)
 		res.Notes = append(res.Notes,
 			fmt.Sprintf("%d of %d messages reached the fake FCM (%d distinct tokens, %d repeats, %d refused as malformed); first %s, last %s after sending the mutation (p50/p99/max columns: first, last, last); mutation answered in %s",
 				len(at), devices, distinct, repeats, fcm.bad.Load(), fmtDur(first), fmtDur(last), fmtDur(answered.Sub(sent))),
 			fmt.Sprintf("CPU from the post to the last message: %s", cpu),
 			fmt.Sprintf("most messages in any 1 s window: %d (cap %d/s + burst and sends in flight %d); outbox rows: %s", peak, rate, burst, strings.Join(statuses, ", ")),
-			fmt.Sprintf("sign-ups paced to %.0f/s by %d clients: p99 %s before, %s during (the during window is the first %s after the post, %s of it overlapping the push)",
-				b.opts.BgRate, b.opts.BgClients, fmtDur(sBefore.P99), fmtDur(sDuring.P99), duringTook.Round(time.Millisecond), overlap.Round(time.Millisecond)))
+			impact.note)
 		sr.Results = append(sr.Results, res, sBefore, sDuring)
 		all := len(at) >= devices
 		sr.Targets = append(sr.Targets,
@@ -270,10 +269,117 @@ func (b *bench) push(ctx context.Context) (*scenarioReport, error) {
 				Got: fmt.Sprintf("%d in %s", len(at), last.Round(time.Millisecond)), Pass: all && last <= targetPushAll},
 			target{What: fmt.Sprintf("push PUSH_RATE=%d: rate cap", rate), Want: fmt.Sprintf("≤ %d in any 1 s", rate+burst),
 				Got: strconv.Itoa(peak), Pass: peak <= rate+burst},
-			target{What: fmt.Sprintf("push PUSH_RATE=%d: sign-up p99 during / before", rate), Want: fmt.Sprintf("≤ %.0f%%", targetPushSignupP99*100),
-				Got:  fmt.Sprintf("%.0f%% (%s / %s)", 100*float64(sDuring.P99)/float64(max(sBefore.P99, 1)), fmtDur(sDuring.P99), fmtDur(sBefore.P99)),
-				Pass: sBefore.Ops > 0 && float64(sDuring.P99) <= targetPushSignupP99*float64(sBefore.P99)})
+			impact.target(fmt.Sprintf("push PUSH_RATE=%d", rate)))
 		logf("push: PUSH_RATE=%d: %d messages, last after %s, peak %d in 1 s", rate, len(at), last.Round(time.Millisecond), peak)
 	}
 	return sr, nil
+}
+
+// pacedSignups is the sign-up load measured before and during a push.
+func (b *bench) pacedSignups() loop {
+	interval := time.Duration(float64(b.opts.BgClients) / b.opts.BgRate * float64(time.Second))
+	return loop{workers: b.opts.BgClients, duration: b.opts.Duration, interval: interval}
+}
+
+// impact compares sign-up p99 during a push with p99 before it.
+type impact struct {
+	before, during Result
+	note           string
+}
+
+func (i impact) target(what string) target {
+	return target{What: what + ": sign-up p99 during / before", Want: fmt.Sprintf("≤ %.0f%%", targetPushSignupP99*100),
+		Got:  fmt.Sprintf("%.0f%% (%s / %s)", 100*float64(i.during.P99)/float64(max(i.before.P99, 1)), fmtDur(i.during.P99), fmtDur(i.before.P99)),
+		Pass: i.before.Ops > 0 && float64(i.during.P99) <= targetPushSignupP99*float64(i.before.P99)}
+}
+
+// signupImpact sums up the sign-ups before and during a push that took
+// pushTook.
+func (b *bench) signupImpact(name string, before [][]*recorder, beforeTook time.Duration, during [][]*recorder, duringTook, pushTook time.Duration) (Result, Result, impact) {
+	i := impact{before: merge(name+"/signups-before", before[0], beforeTook), during: merge(name+"/signups-during", during[0], duringTook)}
+	overlap := min(duringTook, pushTook)
+	i.note = fmt.Sprintf("sign-ups paced to %.0f/s by %d clients: p99 %s before, %s during (the during window is the first %s after the push began, %s of it overlapping the push)",
+		b.opts.BgRate, b.opts.BgClients, fmtDur(i.before.P99), fmtDur(i.during.P99), duringTook.Round(time.Millisecond), overlap.Round(time.Millisecond))
+	return i.before, i.during, i
+}
+
+// pushFloor measures what the sends of a push alone do to sign-ups: the
+// bench hands PushDevices messages to the fake FCM through the Firebase
+// SDK, at each rate and concurrency the worker would use, with no database
+// work at all. No push through the outbox can cost less.
+func (b *bench) pushFloor(ctx context.Context) (*scenarioReport, error) {
+	fcm, err := startFakeFCM()
+	if err != nil {
+		return nil, err
+	}
+	defer fcm.srv.Close()
+	client, err := push.NewFCM(ctx, "bench-push", fcm.URL, true)
+	if err != nil {
+		return nil, err
+	}
+	devices := b.opts.WS.PushDevices
+	sr := &scenarioReport{Name: "push-floor"}
+	signupLoop := b.pacedSignups()
+	for _, rate := range b.opts.WS.PushRates {
+		name := fmt.Sprintf("push-floor/rate-%d", rate)
+		b.api.warm(ctx, b.opts.BgClients)
+		logf("push-floor: %d/s: %s of paced sign-ups before the sends", rate, b.opts.Duration)
+		before, beforeTook := signupLoop.run(ctx, b.randomSignUp)
+		fcm.reset()
+		var during [][]*recorder
+		var duringTook time.Duration
+		done := make(chan struct{})
+		cpuBefore := sampleCPU(b.server.PID(), b.pg)
+		start := time.Now()
+		go func() {
+			defer close(done)
+			during, duringTook = signupLoop.run(ctx, b.randomSignUp)
+		}()
+		failed := sendDirect(ctx, client, devices, rate, push.DefaultConfig.Concurrency)
+		took := time.Since(start)
+		cpu := split(cpuBefore, sampleCPU(b.server.PID(), b.pg))
+		<-done
+		sBefore, sDuring, impact := b.signupImpact(name, before, beforeTook, during, duringTook, took)
+		res := Result{Name: name, Ops: int(fcm.count.Load()), ElapsedS: took.Seconds(), Rate: float64(fcm.count.Load()) / took.Seconds(), Errors: failed}
+		res.Notes = append(res.Notes,
+			fmt.Sprintf("%d messages sent straight to the fake FCM in %s (%d failed)", fcm.count.Load(), took.Round(time.Millisecond), failed),
+			fmt.Sprintf("CPU while sending: %s", cpu),
+			impact.note)
+		sr.Results = append(sr.Results, res, sBefore, sDuring)
+		sr.Targets = append(sr.Targets, impact.target(fmt.Sprintf("sends alone at %d/s", rate)))
+		logf("push-floor: %d/s: %d messages in %s", rate, fcm.count.Load(), took.Round(time.Millisecond))
+	}
+	return sr, nil
+}
+
+// sendDirect sends n urgent messages to distinct tokens through client, at
+// most perSecond a second (the worker's limiter) by concurrency senders,
+// and reports how many failed.
+func sendDirect(ctx context.Context, client *push.FCM, n, perSecond, concurrency int) int {
+	limiter := rate.NewLimiter(rate.Limit(perSecond), max(1, perSecond/20))
+	jobs := make(chan int)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for i := range jobs {
+				m := db.PushMessage{
+					EventID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), DeviceToken: fmt.Sprintf("bench-floor-%d", i),
+					Platform: db.PlatformAndroid, Kind: db.NotifyUrgentAnnouncement, Urgent: true, ExpiresAt: time.Now().Add(time.Hour),
+				}
+				if client.Send(ctx, m) != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	for i := range n {
+		if limiter.Wait(ctx) != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return int(failed.Load())
 }

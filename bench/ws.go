@@ -20,7 +20,7 @@ import (
 
 // The websocket and push scenarios: opt-in, not in the default set, since
 // they hold thousands of connections and restart the server.
-var wsScenarios = []string{"ws-idle", "ws-fanout", "ws-events", "ws-restart", "push"}
+var wsScenarios = []string{"ws-idle", "ws-fanout", "ws-events", "ws-restart", "push", "push-floor"}
 
 // Targets of the websocket and push scenarios.
 const (
