@@ -180,7 +180,6 @@ func (b *bench) push(ctx context.Context) (*scenarioReport, error) {
 
 	coord := d.subs[0]
 	const post = `mutation($l: ID!, $b: String!){ postAnnouncement(input:{picketLineId: $l, body: $b, urgent: true}){ id } }`
-	signupLoop := b.pacedSignups()
 	for _, rate := range b.opts.WS.PushRates {
 		srv, err := b.startAnotherServer(ctx, map[string]string{
 			"FIREBASE_PROJECT_ID": "bench-push",
@@ -191,39 +190,33 @@ func (b *bench) push(ctx context.Context) (*scenarioReport, error) {
 			return nil, err
 		}
 		b.swapServer(srv)
-		b.api.warm(ctx, b.opts.BgClients)
+		var (
+			out struct {
+				PostAnnouncement struct {
+					ID string `json:"id"`
+				} `json:"postAnnouncement"`
+			}
+			code     string
+			answered time.Time
+		)
 		logf("push: PUSH_RATE=%d: %s of paced sign-ups before the push", rate, b.opts.Duration)
-		before, beforeTook := signupLoop.run(ctx, b.randomSignUp)
-		fcm.reset()
-
-		var during [][]*recorder
-		var duringTook time.Duration
-		done := make(chan struct{})
-		cpuBefore := sampleCPU(srv.PID(), b.pg)
-		sent := time.Now()
-		go func() {
-			defer close(done)
-			during, duringTook = signupLoop.run(ctx, b.randomSignUp)
-		}()
-		var out struct {
-			PostAnnouncement struct {
-				ID string `json:"id"`
-			} `json:"postAnnouncement"`
-		}
-		code := b.api.post(ctx, coord.Token, body(post, map[string]any{"l": line, "b": "Urgent: everyone to the gate"}), &out)
-		answered := time.Now()
+		w := b.aroundSignups(ctx, fcm.reset, func(sent time.Time) {
+			code = b.api.post(ctx, coord.Token, body(post, map[string]any{"l": line, "b": "Urgent: everyone to the gate"}), &out)
+			answered = time.Now()
+			if code != "" {
+				return
+			}
+			limit := time.Duration(float64(devices)/float64(rate)*1.3*float64(time.Second)) + 60*time.Second
+			logf("push: PUSH_RATE=%d: announcement posted (answer in %s); waiting for %d messages (at most %s)", rate, answered.Sub(sent).Round(time.Millisecond), devices, limit.Round(time.Second))
+			for time.Since(sent) < limit && fcm.count.Load() < int64(devices) && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
 		if code != "" {
-			<-done
 			srv.Stop()
 			return nil, fmt.Errorf("urgent postAnnouncement: %s", code)
 		}
-		limit := time.Duration(float64(devices)/float64(rate)*1.3*float64(time.Second)) + 60*time.Second
-		logf("push: PUSH_RATE=%d: announcement posted (answer in %s); waiting for %d messages (at most %s)", rate, answered.Sub(sent).Round(time.Millisecond), devices, limit.Round(time.Second))
-		for time.Since(sent) < limit && fcm.count.Load() < int64(devices) && ctx.Err() == nil {
-			time.Sleep(50 * time.Millisecond)
-		}
-		cpu := split(cpuBefore, sampleCPU(srv.PID(), b.pg))
-		<-done
+		sent := w.start
 		at, distinct, repeats := fcm.snapshot()
 		var statuses []string
 		rows, err := b.pool.Query(ctx, `SELECT status, count(*) FROM push_outbox WHERE announcement_id = $1 GROUP BY status ORDER BY status`, out.PostAnnouncement.ID)
@@ -255,11 +248,11 @@ func (b *bench) push(ctx context.Context) (*scenarioReport, error) {
 		}
 		res.P50, res.P99, res.Max = first, last, last
 		res.P50ms, res.P99ms, res.MaxMs = ms(first), ms(last), ms(last)
-		sBefore, sDuring, impact := b.signupImpact(name, before, beforeTook, during, duringTook, last)
+		sBefore, sDuring, impact := b.signupImpact(name, w, last)
 		res.Notes = append(res.Notes,
 			fmt.Sprintf("%d of %d messages reached the fake FCM (%d distinct tokens, %d repeats, %d refused as malformed); first %s, last %s after sending the mutation (p50/p99/max columns: first, last, last); mutation answered in %s",
 				len(at), devices, distinct, repeats, fcm.bad.Load(), fmtDur(first), fmtDur(last), fmtDur(answered.Sub(sent))),
-			fmt.Sprintf("CPU from the post to the last message: %s", cpu),
+			fmt.Sprintf("CPU from the post to the last message: %s", w.cpu),
 			fmt.Sprintf("most messages in any 1 s window: %d (cap %d/s + burst and sends in flight %d); outbox rows: %s", peak, rate, burst, strings.Join(statuses, ", ")),
 			impact.note)
 		sr.Results = append(sr.Results, res, sBefore, sDuring)
@@ -293,13 +286,44 @@ func (i impact) target(what string) target {
 		Pass: i.before.Ops > 0 && float64(i.during.P99) <= targetPushSignupP99*float64(i.before.P99)}
 }
 
+// signupWindows are paced sign-ups measured before a push and while it
+// ran, with the machine's CPU over the push.
+type signupWindows struct {
+	before, during         [][]*recorder
+	beforeTook, duringTook time.Duration
+	start                  time.Time
+	cpu                    *CPUSplit
+}
+
+// aroundSignups measures paced sign-ups for the scenario's duration, calls
+// reset, then runs push(start) with the second window of sign-ups starting
+// at the same time, and waits for both.
+func (b *bench) aroundSignups(ctx context.Context, reset func(), push func(start time.Time)) signupWindows {
+	var w signupWindows
+	signups := b.pacedSignups()
+	b.api.warm(ctx, b.opts.BgClients)
+	w.before, w.beforeTook = signups.run(ctx, b.randomSignUp)
+	reset()
+	done := make(chan struct{})
+	cpuBefore := sampleCPU(b.server.PID(), b.pg)
+	w.start = time.Now()
+	go func() {
+		defer close(done)
+		w.during, w.duringTook = signups.run(ctx, b.randomSignUp)
+	}()
+	push(w.start)
+	w.cpu = split(cpuBefore, sampleCPU(b.server.PID(), b.pg))
+	<-done
+	return w
+}
+
 // signupImpact sums up the sign-ups before and during a push that took
 // pushTook.
-func (b *bench) signupImpact(name string, before [][]*recorder, beforeTook time.Duration, during [][]*recorder, duringTook, pushTook time.Duration) (Result, Result, impact) {
-	i := impact{before: merge(name+"/signups-before", before[0], beforeTook), during: merge(name+"/signups-during", during[0], duringTook)}
-	overlap := min(duringTook, pushTook)
+func (b *bench) signupImpact(name string, w signupWindows, pushTook time.Duration) (Result, Result, impact) {
+	i := impact{before: merge(name+"/signups-before", w.before[0], w.beforeTook), during: merge(name+"/signups-during", w.during[0], w.duringTook)}
+	overlap := min(w.duringTook, pushTook)
 	i.note = fmt.Sprintf("sign-ups paced to %.0f/s by %d clients: p99 %s before, %s during (the during window is the first %s after the push began, %s of it overlapping the push)",
-		b.opts.BgRate, b.opts.BgClients, fmtDur(i.before.P99), fmtDur(i.during.P99), duringTook.Round(time.Millisecond), overlap.Round(time.Millisecond))
+		b.opts.BgRate, b.opts.BgClients, fmtDur(i.before.P99), fmtDur(i.during.P99), w.duringTook.Round(time.Millisecond), overlap.Round(time.Millisecond))
 	return i.before, i.during, i
 }
 
@@ -319,31 +343,22 @@ func (b *bench) pushFloor(ctx context.Context) (*scenarioReport, error) {
 	}
 	devices := b.opts.WS.PushDevices
 	sr := &scenarioReport{Name: "push-floor"}
-	signupLoop := b.pacedSignups()
 	for _, rate := range b.opts.WS.PushRates {
 		name := fmt.Sprintf("push-floor/rate-%d", rate)
-		b.api.warm(ctx, b.opts.BgClients)
 		logf("push-floor: %d/s: %s of paced sign-ups before the sends", rate, b.opts.Duration)
-		before, beforeTook := signupLoop.run(ctx, b.randomSignUp)
-		fcm.reset()
-		var during [][]*recorder
-		var duringTook time.Duration
-		done := make(chan struct{})
-		cpuBefore := sampleCPU(b.server.PID(), b.pg)
-		start := time.Now()
-		go func() {
-			defer close(done)
-			during, duringTook = signupLoop.run(ctx, b.randomSignUp)
-		}()
-		failed := sendDirect(ctx, client, devices, rate, push.DefaultConfig.Concurrency)
-		took := time.Since(start)
-		cpu := split(cpuBefore, sampleCPU(b.server.PID(), b.pg))
-		<-done
-		sBefore, sDuring, impact := b.signupImpact(name, before, beforeTook, during, duringTook, took)
+		var (
+			failed int
+			took   time.Duration
+		)
+		w := b.aroundSignups(ctx, fcm.reset, func(start time.Time) {
+			failed = sendDirect(ctx, client, devices, rate, push.DefaultConfig.Concurrency)
+			took = time.Since(start)
+		})
+		sBefore, sDuring, impact := b.signupImpact(name, w, took)
 		res := Result{Name: name, Ops: int(fcm.count.Load()), ElapsedS: took.Seconds(), Rate: float64(fcm.count.Load()) / took.Seconds(), Errors: failed}
 		res.Notes = append(res.Notes,
 			fmt.Sprintf("%d messages sent straight to the fake FCM in %s (%d failed)", fcm.count.Load(), took.Round(time.Millisecond), failed),
-			fmt.Sprintf("CPU while sending: %s", cpu),
+			fmt.Sprintf("CPU while sending: %s", w.cpu),
 			impact.note)
 		sr.Results = append(sr.Results, res, sBefore, sDuring)
 		sr.Targets = append(sr.Targets, impact.target(fmt.Sprintf("sends alone at %d/s", rate)))
