@@ -75,6 +75,9 @@ const (
 	recordEvery = 20 * time.Millisecond
 	// passLimit bounds one pass over the due messages (see claim).
 	passLimit = 2 * time.Second
+	// bookkeepingTimeout bounds a claim or a record, which run to the end
+	// even when the worker stops.
+	bookkeepingTimeout = 10 * time.Second
 )
 
 // Worker drains the push outbox, and fans urgent announcements out into it.
@@ -158,9 +161,19 @@ func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
 		if after == nil {
 			passed = time.Now()
 		}
-		batch, next, err := w.store.ClaimPush(ctx, w.claimSize(), w.cfg.Lease, after)
-		if err != nil && ctx.Err() == nil {
+		// A claim is not cut off by the stop: cancelled mid-way, its
+		// transaction would hold the rows locked until the connection's
+		// close reached the database, after Run returned. Once it has
+		// finished, what it took is put back.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+		batch, next, err := w.store.ClaimPush(cctx, w.claimSize(), w.cfg.Lease, after)
+		cancel()
+		if err != nil {
 			w.log.Error("claim push messages", "err", err)
+		}
+		if ctx.Err() != nil {
+			w.release(batch)
+			return
 		}
 		after = next
 		if len(batch) > 0 {
@@ -260,7 +273,7 @@ func (w *Worker) flush(outcomes []db.PushOutcome) {
 	if len(outcomes) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), bookkeepingTimeout)
 	defer cancel()
 	if err := w.store.RecordPush(ctx, outcomes, w.cfg.MaxAttempts); err != nil {
 		w.log.Error("record push outcomes", "err", err, "messages", len(outcomes))
