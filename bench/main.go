@@ -22,7 +22,7 @@
 //
 // PostgreSQL is DATABASE_URL's server if set, else the one the libpq
 // environment names (PGHOST, PGUSER, ...), else a private cluster started
-// with server/embeddedpg in a temporary directory.
+// with db/embeddedpg in a temporary directory.
 package main
 
 import (

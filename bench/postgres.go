@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/picketline/picketline/server/embeddedpg"
+	"github.com/picketline/picketline/db/embeddedpg"
 )
 
 // pgTarget is the PostgreSQL server the bench runs against, and the
@@ -49,7 +49,7 @@ func findPostgres(ctx context.Context, dir string) (*pgTarget, error) {
 		return nil, fmt.Errorf("no DATABASE_URL or PGHOST, and the embedded cluster did not start: %w", err)
 	}
 	return &pgTarget{
-		Source:   fmt.Sprintf("embedded cluster (server/embeddedpg, Fast, port %d)", c.Port()),
+		Source:   fmt.Sprintf("embedded cluster (db/embeddedpg, Fast, port %d)", c.Port()),
 		adminDSN: c.URL("postgres"),
 		cluster:  c,
 	}, nil

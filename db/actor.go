@@ -48,3 +48,21 @@ func (a Actor) requireCoordinator() error {
 	}
 	return nil
 }
+
+// RoleSystem is the role of System. No member holds it, Role.Valid refuses
+// it, and no token can carry it.
+const RoleSystem Role = "SYSTEM"
+
+// System is the actor of the process itself, for work no member asks for:
+// the commands an operator runs (adding members, minting tokens), turning a
+// token's session into an actor, and the background jobs (the realtime hub's
+// reads, push claims, reminders, purges). Use-cases for members refuse it;
+// the ones it runs refuse everyone else.
+var System = Actor{Role: RoleSystem}
+
+func (a Actor) requireSystem() error {
+	if a.Role != RoleSystem || a.MemberID != "" {
+		return errForbidden("only the system can do this")
+	}
+	return nil
+}

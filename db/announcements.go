@@ -171,7 +171,10 @@ func (s *Store) SetFanOutBatch(n int) { s.fanOutBatch = max(n, 1) }
 // transaction that also deletes the batch, and concurrent callers on any
 // replica take different batches (SKIP LOCKED), so every recipient hears
 // once.
-func (s *Store) FanOutAnnouncements(ctx context.Context) (n int, err error) {
+func (s *Store) FanOutAnnouncements(ctx context.Context, actor Actor) (n int, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return 0, err
+	}
 	defer wrap(&err, "FanOutAnnouncements")
 	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		var (

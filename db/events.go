@@ -193,7 +193,10 @@ const lineEventsAfterSQL = `SELECT * FROM line_events_after($1, $2, $3)`
 // places in its stream). It
 // serves live delivery, which checked the subscriber's right to watch each
 // line when it subscribed (WatchLine).
-func (s *Store) LineEventsAfter(ctx context.Context, reads []LineRead, limit int) (_ map[LineRead]LinePage, err error) {
+func (s *Store) LineEventsAfter(ctx context.Context, actor Actor, reads []LineRead, limit int) (_ map[LineRead]LinePage, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return nil, err
+	}
 	defer wrap(&err, "LineEventsAfter")
 	ids := make([]string, len(reads))
 	afters := make([]int64, len(reads))
@@ -270,7 +273,10 @@ const memberEventsAfterSQL = `SELECT * FROM member_events_after($1, $2, $3)`
 
 // MemberEventsAfter reads, for each member with a cursor, up to limit
 // events after that member's cursor, grouped by member and in order.
-func (s *Store) MemberEventsAfter(ctx context.Context, cursors map[string]int64, limit int) (_ []MemberEvent, err error) {
+func (s *Store) MemberEventsAfter(ctx context.Context, actor Actor, cursors map[string]int64, limit int) (_ []MemberEvent, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return nil, err
+	}
 	defer wrap(&err, "MemberEventsAfter")
 	ids := make([]string, 0, len(cursors))
 	seqs := make([]int64, 0, len(cursors))
@@ -305,7 +311,10 @@ DELETE FROM member_events WHERE occurred_at < $1`
 
 // PurgeEvents deletes events older than the retention window. A client
 // resuming from a purged cursor is told to refetch.
-func (s *Store) PurgeEvents(ctx context.Context, retention time.Duration) (err error) {
+func (s *Store) PurgeEvents(ctx context.Context, actor Actor, retention time.Duration) (err error) {
+	if err := actor.requireSystem(); err != nil {
+		return err
+	}
 	defer wrap(&err, "PurgeEvents")
 	_, err = s.pool.Exec(ctx, purgeEventsSQL, s.clock.Now().Add(-retention))
 	return err

@@ -11,15 +11,15 @@ import (
 
 func TestLineEventsAfterPagesEachLineInOneRead(t *testing.T) {
 	b := setup(t)
-	busy, quiet := b.line(), b.line()
-	sh := b.shiftOn(busy, 24*time.Hour, 10)
+	busy, quiet := b.Line(), b.Line()
+	sh := b.ShiftOn(busy, 24*time.Hour, 10)
 	for capacity := 11; capacity <= 14; capacity++ {
-		if _, err := b.store.UpdateShift(b.ctx, b.staff, db.ShiftUpdate{ID: sh.ID, Capacity: &capacity}); err != nil {
+		if _, err := b.Store.UpdateShift(b.Ctx, b.Staff, db.ShiftUpdate{ID: sh.ID, Capacity: &capacity}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b.shiftOn(quiet, 24*time.Hour, 10)
-	lines, err := b.store.PicketLinesByIDs(b.ctx, b.staff, []string{busy.ID, quiet.ID})
+	b.ShiftOn(quiet, 24*time.Hour, 10)
+	lines, err := b.Store.PicketLinesByIDs(b.Ctx, b.Staff, []string{busy.ID, quiet.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestLineEventsAfterPagesEachLineInOneRead(t *testing.T) {
 	busyKey, unknown := strings.ToUpper(busy.ID), "00000000-0000-0000-0000-000000000001"
 
 	reads := []db.LineRead{{LineID: busyKey, After: 1}, {LineID: busyKey, After: busyLatest - 1}, {LineID: quiet.ID, After: quietLatest}, {LineID: unknown}}
-	pages, err := b.store.LineEventsAfter(b.ctx, reads, 2)
+	pages, err := b.Store.LineEventsAfter(b.Ctx, db.System, reads, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -236,7 +236,10 @@ func (s *Store) JobActionsByIDs(ctx context.Context, actor Actor, ids []string) 
 
 // HasJobActions reports whether any job action exists, so the demo loader
 // only ever fills an empty database.
-func (s *Store) HasJobActions(ctx context.Context) (ok bool, err error) {
+func (s *Store) HasJobActions(ctx context.Context, actor Actor) (ok bool, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return false, err
+	}
 	defer wrap(&err, "HasJobActions")
 	err = s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM job_actions)`).Scan(&ok)
 	return ok, err

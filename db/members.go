@@ -87,7 +87,10 @@ RETURNING ` + memberColumns
 
 // AddMember creates a member. It is an operator's command (the CLI and the
 // demo loader), so it takes no actor.
-func (s *Store) AddMember(ctx context.Context, in NewMember) (m *Member, err error) {
+func (s *Store) AddMember(ctx context.Context, actor Actor, in NewMember) (m *Member, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return nil, err
+	}
 	defer wrap(&err, "AddMember")
 	if in.Role == "" {
 		in.Role = RoleMember
@@ -114,7 +117,10 @@ func (s *Store) AddMember(ctx context.Context, in NewMember) (m *Member, err err
 const memberByEmailSQL = `SELECT ` + memberColumns + ` FROM members WHERE email = $1`
 
 // MemberByEmail finds a member for operator commands.
-func (s *Store) MemberByEmail(ctx context.Context, email string) (m *Member, err error) {
+func (s *Store) MemberByEmail(ctx context.Context, actor Actor, email string) (m *Member, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return nil, err
+	}
 	defer wrap(&err, "MemberByEmail")
 	email, err = NormalizeEmail("email", email)
 	if err != nil {

@@ -112,7 +112,7 @@ SELECT id::text FROM m ORDER BY id`, audience)
 	store := db.NewStore(pool, dbtest.NewClock(time.Now()), []byte("pepper"))
 	told := 0
 	for {
-		n, err := store.FanOutAnnouncements(ctx)
+		n, err := store.FanOutAnnouncements(ctx, db.System)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,28 +9,34 @@ import (
 
 func TestOpenShiftsOffersOnlyShiftsTheMemberCanTake(t *testing.T) {
 	b := setup(t)
-	line := b.line()
-	a := b.newMember()
-	held := b.shiftOn(line, 24*time.Hour, 5)
-	b.signUp(a, held)
-	overlapping := b.shiftOn(line, 26*time.Hour, 5)
-	full := b.shiftOn(line, 48*time.Hour, 1)
-	b.signUp(b.newMember(), full)
-	cancelled := b.shiftOn(line, 50*time.Hour, 5)
-	_, err := b.store.CancelShift(b.ctx, b.staff, cancelled.ID)
-	mustNot(t, err)
-	startingSoon := b.shiftOn(line, 10*time.Minute, 5)
-	open1 := b.shiftOn(line, 72*time.Hour, 5)
-	open2 := b.shiftOn(line, 96*time.Hour, 5)
-	b.clock.Advance(20 * time.Minute) // startingSoon has started
+	line := b.Line()
+	a := b.NewMember()
+	held := b.ShiftOn(line, 24*time.Hour, 5)
+	b.SignUp(a, held)
+	overlapping := b.ShiftOn(line, 26*time.Hour, 5)
+	full := b.ShiftOn(line, 48*time.Hour, 1)
+	b.SignUp(b.NewMember(), full)
+	cancelled := b.ShiftOn(line, 50*time.Hour, 5)
+	_, err := b.Store.CancelShift(b.Ctx, b.Staff, cancelled.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startingSoon := b.ShiftOn(line, 10*time.Minute, 5)
+	open1 := b.ShiftOn(line, 72*time.Hour, 5)
+	open2 := b.ShiftOn(line, 96*time.Hour, 5)
+	b.Clock.Advance(20 * time.Minute) // startingSoon has started
 
-	endedLine := b.line()
-	b.shiftOn(endedLine, 30*time.Hour, 5)
-	_, err = b.store.EndJobAction(b.ctx, b.staff, endedLine.JobActionID)
-	mustNot(t, err)
+	endedLine := b.Line()
+	b.ShiftOn(endedLine, 30*time.Hour, 5)
+	_, err = b.Store.EndJobAction(b.Ctx, b.Staff, endedLine.JobActionID)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	page, err := b.store.OpenShifts(b.ctx, a, db.OpenShiftsQuery{})
-	mustNot(t, err)
+	page, err := b.Store.OpenShifts(b.Ctx, a, db.OpenShiftsQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := ids(page.Shifts)
 	want := []string{open1.ID, open2.ID}
 	if !equal(got, want) {
@@ -41,17 +47,19 @@ func TestOpenShiftsOffersOnlyShiftsTheMemberCanTake(t *testing.T) {
 
 func TestOpenShiftsPagesWithCursors(t *testing.T) {
 	b := setup(t)
-	line := b.line()
+	line := b.Line()
 	var want []string
 	for i := range 7 {
-		want = append(want, b.shiftOn(line, time.Duration(24+5*i)*time.Hour, 3).ID)
+		want = append(want, b.ShiftOn(line, time.Duration(24+5*i)*time.Hour, 3).ID)
 	}
-	a := b.newMember()
+	a := b.NewMember()
 	var got []string
 	after := ""
 	for pages := 0; ; pages++ {
-		page, err := b.store.OpenShifts(b.ctx, a, db.OpenShiftsQuery{First: 3, After: after})
-		mustNot(t, err)
+		page, err := b.Store.OpenShifts(b.Ctx, a, db.OpenShiftsQuery{First: 3, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
 		got = append(got, ids(page.Shifts)...)
 		if !page.HasNextPage {
 			break
@@ -64,16 +72,20 @@ func TestOpenShiftsPagesWithCursors(t *testing.T) {
 	if !equal(got, want) {
 		t.Fatalf("paged %v, want %v", got, want)
 	}
-	from, to := b.clock.Now().Add(29*time.Hour), b.clock.Now().Add(39*time.Hour)
-	page, err := b.store.OpenShifts(b.ctx, a, db.OpenShiftsQuery{From: &from, To: &to})
-	mustNot(t, err)
+	from, to := b.Clock.Now().Add(29*time.Hour), b.Clock.Now().Add(39*time.Hour)
+	page, err := b.Store.OpenShifts(b.Ctx, a, db.OpenShiftsQuery{From: &from, To: &to})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !equal(ids(page.Shifts), want[1:3]) {
 		t.Fatalf("window [%v, %v): %v, want %v", from, to, ids(page.Shifts), want[1:3])
 	}
-	other := b.line()
-	otherShift := b.shiftOn(other, 24*time.Hour, 3)
-	page, err = b.store.OpenShifts(b.ctx, a, db.OpenShiftsQuery{JobActionID: &other.JobActionID})
-	mustNot(t, err)
+	other := b.Line()
+	otherShift := b.ShiftOn(other, 24*time.Hour, 3)
+	page, err = b.Store.OpenShifts(b.Ctx, a, db.OpenShiftsQuery{JobActionID: &other.JobActionID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !equal(ids(page.Shifts), []string{otherShift.ID}) {
 		t.Fatalf("by job action: %v", ids(page.Shifts))
 	}
@@ -81,21 +93,25 @@ func TestOpenShiftsPagesWithCursors(t *testing.T) {
 
 func TestMyShiftsListsUpcomingActiveSignupsSoonestFirst(t *testing.T) {
 	b := setup(t)
-	line := b.line()
-	a := b.newMember()
-	later := b.shiftOn(line, 48*time.Hour, 3)
-	sooner := b.shiftOn(line, 24*time.Hour, 3)
-	cancelled := b.shiftOn(line, 72*time.Hour, 3)
-	past := b.shiftOn(line, time.Hour, 3)
-	b.signUp(a, later)
-	b.signUp(a, sooner)
-	b.signUp(a, past)
-	su := b.signUp(a, cancelled)
-	_, err := b.store.CancelSignup(b.ctx, a, su.ID)
-	mustNot(t, err)
-	b.clock.Advance(6 * time.Hour) // past has ended
-	mine, err := b.store.MyShifts(b.ctx, a)
-	mustNot(t, err)
+	line := b.Line()
+	a := b.NewMember()
+	later := b.ShiftOn(line, 48*time.Hour, 3)
+	sooner := b.ShiftOn(line, 24*time.Hour, 3)
+	cancelled := b.ShiftOn(line, 72*time.Hour, 3)
+	past := b.ShiftOn(line, time.Hour, 3)
+	b.SignUp(a, later)
+	b.SignUp(a, sooner)
+	b.SignUp(a, past)
+	su := b.SignUp(a, cancelled)
+	_, err := b.Store.CancelSignup(b.Ctx, a, su.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Clock.Advance(6 * time.Hour) // past has ended
+	mine, err := b.Store.MyShifts(b.Ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
 	for _, s := range mine {
 		got = append(got, s.ShiftID)

@@ -146,7 +146,10 @@ WHERE NOT ('SHIFT_REMINDER' = ANY (COALESCE(p.muted_kinds, '{}')))`
 // ScheduleReminders queues the shift reminders that have come due and
 // reports how many messages it queued. The push worker runs it
 // periodically; reminders live in the database, so they survive restarts.
-func (s *Store) ScheduleReminders(ctx context.Context) (n int, err error) {
+func (s *Store) ScheduleReminders(ctx context.Context, actor Actor) (n int, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return 0, err
+	}
 	defer wrap(&err, "ScheduleReminders")
 	tag, err := s.pool.Exec(ctx, scheduleRemindersSQL, s.clock.Now(), reminderLeads)
 	return int(tag.RowsAffected()), err
@@ -210,7 +213,10 @@ ORDER BY NOT t.urgent, t.next_attempt_at, t.id`
 // it caught up. Going on from there, a worker passes over a burst of
 // messages once; workers on several replicas never take the same row
 // (SKIP LOCKED).
-func (s *Store) ClaimPush(ctx context.Context, limit int, lease time.Duration, after *PushPosition) (_ []PushMessage, next *PushPosition, err error) {
+func (s *Store) ClaimPush(ctx context.Context, actor Actor, limit int, lease time.Duration, after *PushPosition) (_ []PushMessage, next *PushPosition, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return nil, nil, err
+	}
 	defer wrap(&err, "ClaimPush")
 	now := s.clock.Now()
 	from := pushStart
@@ -333,7 +339,10 @@ WHERE o.id = u.id AND o.status = 'SENDING'`
 // a worker sending thousands a second records them in batches. A message
 // whose attempts reach maxAttempts and fails again goes to the dead-letter
 // state operators watch.
-func (s *Store) RecordPush(ctx context.Context, outcomes []PushOutcome, maxAttempts int) (err error) {
+func (s *Store) RecordPush(ctx context.Context, actor Actor, outcomes []PushOutcome, maxAttempts int) (err error) {
+	if err := actor.requireSystem(); err != nil {
+		return err
+	}
 	defer wrap(&err, "RecordPush")
 	if len(outcomes) == 0 {
 		return nil
@@ -352,7 +361,10 @@ func (s *Store) RecordPush(ctx context.Context, outcomes []PushOutcome, maxAttem
 }
 
 // DropDevice forgets a token FCM no longer accepts, with its unsent messages.
-func (s *Store) DropDevice(ctx context.Context, token string) error {
+func (s *Store) DropDevice(ctx context.Context, actor Actor, token string) error {
+	if err := actor.requireSystem(); err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE push_outbox SET status = 'FAILED', last_error = 'device token no longer valid' WHERE device_token = $1 AND status IN ('PENDING', 'SENDING')`, token); err != nil {
 			return err
@@ -364,13 +376,19 @@ func (s *Store) DropDevice(ctx context.Context, token string) error {
 
 // PurgeStaleDevices deletes tokens not registered again for
 // DeviceIdleLimit and reports how many went.
-func (s *Store) PurgeStaleDevices(ctx context.Context) (int, error) {
+func (s *Store) PurgeStaleDevices(ctx context.Context, actor Actor) (int, error) {
+	if err := actor.requireSystem(); err != nil {
+		return 0, err
+	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM devices WHERE last_seen_at < $1`, s.clock.Now().Add(-DeviceIdleLimit))
 	return int(tag.RowsAffected()), err
 }
 
 // PushCounts counts outbox messages by status, for operators.
-func (s *Store) PushCounts(ctx context.Context) (map[PushStatus]int, error) {
+func (s *Store) PushCounts(ctx context.Context, actor Actor) (map[PushStatus]int, error) {
+	if err := actor.requireSystem(); err != nil {
+		return nil, err
+	}
 	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM push_outbox GROUP BY status`)
 	if err != nil {
 		return nil, err

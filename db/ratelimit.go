@@ -56,7 +56,10 @@ SELECT 1`
 
 // PurgeExpired deletes rate-limit windows, login codes and sessions that
 // can no longer matter. The server runs it periodically.
-func (s *Store) PurgeExpired(ctx context.Context) (err error) {
+func (s *Store) PurgeExpired(ctx context.Context, actor Actor) (err error) {
+	if err := actor.requireSystem(); err != nil {
+		return err
+	}
 	defer wrap(&err, "PurgeExpired")
 	_, err = s.pool.Exec(ctx, purgeSQL, s.clock.Now())
 	return err

@@ -203,7 +203,10 @@ func (s *Store) newSession(ctx context.Context, tx pgx.Tx, memberID string) (*Se
 
 // StartSession opens a session for a member without a login code. It is for
 // operators (the token command), never exposed to clients.
-func (s *Store) StartSession(ctx context.Context, memberID string) (sess *Session, err error) {
+func (s *Store) StartSession(ctx context.Context, actor Actor, memberID string) (sess *Session, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return nil, err
+	}
 	defer wrap(&err, "StartSession")
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		sess, err = s.newSession(ctx, tx, memberID)
@@ -303,7 +306,10 @@ func (s *Store) Logout(ctx context.Context, actor Actor) (err error) {
 
 // SessionActor returns the actor of a live session, checked on every request
 // so that logout and role changes take effect at once.
-func (s *Store) SessionActor(ctx context.Context, sessionID, memberID string) (a Actor, err error) {
+func (s *Store) SessionActor(ctx context.Context, actor Actor, sessionID, memberID string) (a Actor, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return Actor{}, err
+	}
 	defer wrap(&err, "SessionActor")
 	if !validID(sessionID) || !validID(memberID) {
 		return Actor{}, errUnauthenticated()

@@ -15,17 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Clock tells the time. Tests pass one they can move.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now returns the current time.
-func (SystemClock) Now() time.Time { return time.Now() }
-
 // Store runs the use-cases against PostgreSQL.
 type Store struct {
 	pool     *pgxpool.Pool
@@ -42,7 +31,7 @@ type Store struct {
 // restarts (the server derives it from JWT_SECRET).
 func NewStore(pool *pgxpool.Pool, clock Clock, pepper []byte) *Store {
 	if clock == nil {
-		clock = SystemClock{}
+		clock = WallClock()
 	}
 	return &Store{pool: pool, clock: clock, pepper: pepper, notifier: noNotifier{}, fanOutBatch: DefaultFanOutBatch}
 }

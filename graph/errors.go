@@ -9,7 +9,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/picketline/picketline/db"
-	"github.com/picketline/picketline/server/requestid"
 )
 
 // ErrorPresenter turns resolver errors into what clients see: a *db.Error
@@ -53,7 +52,7 @@ func ErrorPresenter(internal func(ctx context.Context, err error)) graphql.Error
 			return gerr
 		}
 		internal(ctx, err)
-		id := requestid.From(ctx)
+		id := db.RequestID(ctx)
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
 		gerr.Message = "internal error (request " + id + ")"
 		gerr.Extensions = map[string]any{"code": string(db.CodeInternal), "requestId": id}

@@ -10,7 +10,6 @@ import (
 	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/picketline/picketline/db"
-	"github.com/picketline/picketline/server/auth"
 )
 
 // loaderWait is how long a loader gathers keys before one batched query.
@@ -100,7 +99,7 @@ type loadersKey struct{}
 // authentication, since loaders answer for the request's actor.
 func LoaderMiddleware(store *db.Store, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), loadersKey{}, NewLoaders(store, auth.ActorFrom(r.Context()), true))
+		ctx := context.WithValue(r.Context(), loadersKey{}, NewLoaders(store, db.ActorFrom(r.Context()), true))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/picketline/picketline/db"
-	"github.com/picketline/picketline/server/auth"
 )
 
 // TokenIssuer signs access tokens for sessions.
@@ -43,4 +42,4 @@ type SessionObserver interface {
 	SessionEnded(sessionID string)
 }
 
-func actor(ctx context.Context) db.Actor { return auth.ActorFrom(ctx) }
+func actor(ctx context.Context) db.Actor { return db.ActorFrom(ctx) }

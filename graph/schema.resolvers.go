@@ -11,7 +11,6 @@ import (
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/graph/model"
-	"github.com/picketline/picketline/server/auth"
 )
 
 // Author is the resolver for the author field.
@@ -77,7 +76,7 @@ func (r *memberResolver) EventCursor(ctx context.Context, obj *db.Member) (*stri
 
 // RequestLoginCode is the resolver for the requestLoginCode field.
 func (r *mutationResolver) RequestLoginCode(ctx context.Context, email string) (bool, error) {
-	lc, err := r.Store.RequestLoginCode(ctx, email, auth.ClientAddr(ctx))
+	lc, err := r.Store.RequestLoginCode(ctx, email, db.ClientAddr(ctx))
 	if err != nil {
 		return false, err
 	}

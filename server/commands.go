@@ -44,7 +44,7 @@ func memberAddCommand(ctx context.Context, cfg config, args []string, stdout, st
 		return err
 	}
 	defer closeStore()
-	m, err := store.AddMember(ctx, db.NewMember{Name: *name, Email: *email, Phone: *phone, Role: db.Role(strings.ToUpper(*role))})
+	m, err := store.AddMember(ctx, db.System, db.NewMember{Name: *name, Email: *email, Phone: *phone, Role: db.Role(strings.ToUpper(*role))})
 	if err != nil {
 		return err
 	}
@@ -71,11 +71,11 @@ func tokenCommand(ctx context.Context, cfg config, args []string, stdout, stderr
 		return err
 	}
 	defer closeStore()
-	m, err := store.MemberByEmail(ctx, *email)
+	m, err := store.MemberByEmail(ctx, db.System, *email)
 	if err != nil {
 		return err
 	}
-	sess, err := store.StartSession(ctx, m.ID)
+	sess, err := store.StartSession(ctx, db.System, m.ID)
 	if err != nil {
 		return err
 	}

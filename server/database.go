@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/picketline/picketline/db"
-	"github.com/picketline/picketline/server/embeddedpg"
+	"github.com/picketline/picketline/db/embeddedpg"
 )
 
 // embeddedDatabase is the database the private cluster serves.
@@ -122,5 +122,5 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (*db.Store, fu
 		pool.Close()
 		d.Close()
 	}
-	return db.NewStore(pool, db.SystemClock{}, pepper(cfg.JWTSecret)), closeAll, nil
+	return db.NewStore(pool, db.WallClock(), pepper(cfg.JWTSecret)), closeAll, nil
 }

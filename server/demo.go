@@ -56,7 +56,7 @@ var demoShiftHours = []int{6, 10, 14}
 // loadDemo fills an empty database with the demo strike and returns a
 // summary for the operator.
 func loadDemo(ctx context.Context, store *db.Store, now time.Time) (string, error) {
-	has, err := store.HasJobActions(ctx)
+	has, err := store.HasJobActions(ctx, db.System)
 	if err != nil {
 		return "", err
 	}
@@ -67,7 +67,7 @@ func loadDemo(ctx context.Context, store *db.Store, now time.Time) (string, erro
 	if err != nil {
 		zone = time.FixedZone("MST", -7*3600)
 	}
-	coordinator, err := store.AddMember(ctx, db.NewMember{Name: "Dana Whitford", Email: "coordinator@picketline.example", Phone: "+1 780 555 0100", Role: db.RoleCoordinator})
+	coordinator, err := store.AddMember(ctx, db.System, db.NewMember{Name: "Dana Whitford", Email: "coordinator@picketline.example", Phone: "+1 780 555 0100", Role: db.RoleCoordinator})
 	if err != nil {
 		return "", err
 	}
@@ -77,7 +77,7 @@ func loadDemo(ctx context.Context, store *db.Store, now time.Time) (string, erro
 	for i := range 60 {
 		first := demoFirstNames[i%len(demoFirstNames)]
 		last := demoLastNames[(i*7)%len(demoLastNames)]
-		m, err := store.AddMember(ctx, db.NewMember{
+		m, err := store.AddMember(ctx, db.System, db.NewMember{
 			Name:  first + " " + last,
 			Email: fmt.Sprintf("%s.%s%d@picketline.example", strings.ToLower(first), strings.ToLower(last), i+1),
 			Phone: fmt.Sprintf("+1 403 555 %04d", 1000+i),

@@ -15,7 +15,6 @@ import (
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/graph"
-	"github.com/picketline/picketline/server/requestid"
 )
 
 func TestBadInputNamesTheField(t *testing.T) {
@@ -179,7 +178,7 @@ func TestErrorPresenterHidesInternalErrors(t *testing.T) {
 	t.Parallel()
 	var reported []error
 	present := graph.ErrorPresenter(func(ctx context.Context, err error) { reported = append(reported, err) })
-	ctx := requestid.With(context.Background(), "REQ123")
+	ctx := db.WithRequestID(context.Background(), "REQ123")
 
 	plain := errors.New(`ERROR: relation "members" does not exist (SQLSTATE 42P01)`)
 	got := present(ctx, fmt.Errorf("Me: %w", plain))

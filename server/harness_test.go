@@ -340,7 +340,7 @@ func (s *testServer) newMember(t testing.TB, role db.Role) (*member, error) {
 		Phone: fmt.Sprintf("+1 780 555 %04d", n%10000),
 		Role:  role,
 	}
-	m, err := store.AddMember(context.Background(), in)
+	m, err := store.AddMember(context.Background(), db.System, in)
 	if err != nil {
 		return nil, fmt.Errorf("add member: %w", err)
 	}
@@ -364,7 +364,7 @@ func (s *testServer) mintToken(t testing.TB, memberID string) string {
 
 func (s *testServer) newToken(t testing.TB, memberID string) (string, error) {
 	store, tokens := s.direct(t)
-	sess, err := store.StartSession(context.Background(), memberID)
+	sess, err := store.StartSession(context.Background(), db.System, memberID)
 	if err != nil {
 		return "", fmt.Errorf("start session: %w", err)
 	}

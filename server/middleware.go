@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -8,8 +9,18 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/picketline/picketline/server/requestid"
+	"github.com/picketline/picketline/db"
 )
+
+// withRequestID gives each request a fresh id and echoes it in X-Request-Id.
+// Ids sent by clients are ignored: they would let a client forge log lines.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := rand.Text()[:16]
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(db.WithRequestID(r.Context(), id)))
+	})
+}
 
 // requireReady answers 503 until migrations are applied.
 func requireReady(ready *atomic.Bool, next http.Handler) http.Handler {
@@ -45,7 +56,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				id := requestid.From(r.Context())
+				id := db.RequestID(r.Context())
 				log.Error("panic", "requestId", id, "panic", p, "stack", string(debug.Stack()))
 				http.Error(w, "internal error (request "+id+")", http.StatusInternalServerError)
 			}

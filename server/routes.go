@@ -22,7 +22,6 @@ import (
 	"github.com/picketline/picketline/graph"
 	"github.com/picketline/picketline/server/auth"
 	"github.com/picketline/picketline/server/realtime"
-	"github.com/picketline/picketline/server/requestid"
 )
 
 // Limits on what one GraphQL request may ask.
@@ -45,7 +44,7 @@ const (
 // newServer returns the whole HTTP API; every route is listed here.
 func newServer(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens, rt *realtimeParts, ready *atomic.Bool) http.Handler {
 	authn := &auth.Authenticator{Tokens: tokens, Sessions: store, OnError: func(ctx context.Context, err error) {
-		log.ErrorContext(ctx, "internal error", "requestId", requestid.From(ctx), "err", err)
+		log.ErrorContext(ctx, "internal error", "requestId", db.RequestID(ctx), "err", err)
 	}}
 	gql := newGraphQL(cfg, log, store, tokens, authn, rt)
 
@@ -58,7 +57,7 @@ func newServer(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Token
 	if cfg.dev() {
 		mux.Handle("GET /{$}", playground.Handler("Picketline", "/graphql"))
 	}
-	return requestid.Middleware(recoverPanics(log, cors(cfg.AllowedOrigins, mux)))
+	return withRequestID(recoverPanics(log, cors(cfg.AllowedOrigins, mux)))
 }
 
 func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens, authn *auth.Authenticator, rt *realtimeParts) *handler.Server {
@@ -96,14 +95,14 @@ func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Toke
 	// not cancel the batched reads of another on the same connection.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		if realtime.ConnFrom(ctx) != nil {
-			ctx = graph.WithLoaders(ctx, func() *graph.Loaders { return graph.NewLoaders(store, auth.ActorFrom(ctx), false) })
+			ctx = graph.WithLoaders(ctx, func() *graph.Loaders { return graph.NewLoaders(store, db.ActorFrom(ctx), false) })
 		}
 		return next(ctx)
 	})
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
 	srv.Use(graph.DepthLimit(maxQueryDepth))
 	srv.SetErrorPresenter(graph.ErrorPresenter(func(ctx context.Context, err error) {
-		log.ErrorContext(ctx, "internal error", "requestId", requestid.From(ctx), "err", err)
+		log.ErrorContext(ctx, "internal error", "requestId", db.RequestID(ctx), "err", err)
 	}))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		return fmt.Errorf("panic: %v\n%s", p, debug.Stack())
@@ -125,7 +124,7 @@ func wsInit(authn *auth.Authenticator, log *slog.Logger) transport.WebsocketInit
 			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")
 		}
 		conn.Authenticated(actor.SessionID, expires)
-		return realtime.WithDropper(auth.WithActor(ctx, actor), conn), nil, nil
+		return realtime.WithDropper(db.WithActor(ctx, actor), conn), nil, nil
 	}
 }
 

@@ -50,7 +50,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	store := db.NewStore(pool, db.SystemClock{}, pepper(cfg.JWTSecret))
+	store := db.NewStore(pool, db.WallClock(), pepper(cfg.JWTSecret))
 	rt := newRealtime(store, pool, log)
 	store.SetNotifier(rt.notifier)
 	sender, err := newPushSender(ctx, cfg, log)
@@ -160,10 +160,10 @@ func purgeLoop(ctx context.Context, store *db.Store, retention time.Duration, lo
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := store.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+			if err := store.PurgeExpired(ctx, db.System); err != nil && ctx.Err() == nil {
 				log.Error("purge expired rows", "err", err)
 			}
-			if err := store.PurgeEvents(ctx, retention); err != nil && ctx.Err() == nil {
+			if err := store.PurgeEvents(ctx, db.System, retention); err != nil && ctx.Err() == nil {
 				log.Error("purge old events", "err", err)
 			}
 		}

@@ -242,7 +242,7 @@ func TestWebsocketCloseCodes(t *testing.T) {
 	})
 	t.Run("token expiry closes 4403", func(t *testing.T) {
 		store, tokens := s.direct(t)
-		sess, err := store.StartSession(context.Background(), m.ID)
+		sess, err := store.StartSession(context.Background(), db.System, m.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,29 +1,12 @@
 package dbtest
 
 import (
-	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
-// Clock is a clock that tests set and move by hand.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewClock returns a clock standing at t.
-func NewClock(t time.Time) *Clock { return &Clock{now: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// NewClock returns a fake clock standing at t. Tests move it with Advance
+// and wait for the code under test to be waiting on it with
+// BlockUntilContext, instead of sleeping.
+func NewClock(t time.Time) *clockwork.FakeClock { return clockwork.NewFakeClockAt(t) }

@@ -26,7 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/picketline/picketline/db"
-	"github.com/picketline/picketline/server/embeddedpg"
+	"github.com/picketline/picketline/db/embeddedpg"
 )
 
 var (

@@ -10,34 +10,12 @@ import (
 	"time"
 
 	"github.com/picketline/picketline/db"
-	"github.com/picketline/picketline/server/requestid"
 )
-
-type actorKey struct{}
-type clientKey struct{}
-
-// ActorFrom returns the request's actor; anonymous when none signed in.
-func ActorFrom(ctx context.Context) db.Actor {
-	a, _ := ctx.Value(actorKey{}).(db.Actor)
-	return a
-}
-
-// WithActor returns ctx carrying the actor.
-func WithActor(ctx context.Context, a db.Actor) context.Context {
-	return context.WithValue(ctx, actorKey{}, a)
-}
-
-// ClientAddr returns the network address the request came from, for
-// per-address rate limits.
-func ClientAddr(ctx context.Context) string {
-	a, _ := ctx.Value(clientKey{}).(string)
-	return a
-}
 
 // SessionChecker turns a token's session into an actor, failing when the
 // session was revoked or has expired.
 type SessionChecker interface {
-	SessionActor(ctx context.Context, sessionID, memberID string) (db.Actor, error)
+	SessionActor(ctx context.Context, actor db.Actor, sessionID, memberID string) (db.Actor, error)
 }
 
 // Authenticator checks bearer tokens on requests.
@@ -61,7 +39,7 @@ func (a *Authenticator) Actor(ctx context.Context, header string) (db.Actor, tim
 	if err != nil {
 		return db.Actor{}, time.Time{}, ErrInvalidToken
 	}
-	actor, err := a.Sessions.SessionActor(ctx, c.SessionID, c.Subject)
+	actor, err := a.Sessions.SessionActor(ctx, db.System, c.SessionID, c.Subject)
 	if db.ErrorCode(err) == db.CodeUnauthenticated {
 		return db.Actor{}, time.Time{}, ErrInvalidToken
 	}
@@ -76,7 +54,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			ctx = context.WithValue(ctx, clientKey{}, host)
+			ctx = db.WithClientAddr(ctx, host)
 		}
 		if h := r.Header.Get("Authorization"); h != "" {
 			actor, _, err := a.Actor(ctx, h)
@@ -86,12 +64,12 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			}
 			if err != nil {
 				a.OnError(ctx, err)
-				id := requestid.From(ctx)
+				id := db.RequestID(ctx)
 				writeError(w, http.StatusServiceUnavailable, "internal error (request "+id+")",
 					map[string]any{"code": string(db.CodeInternal), "requestId": id})
 				return
 			}
-			ctx = WithActor(ctx, actor)
+			ctx = db.WithActor(ctx, actor)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -166,7 +166,7 @@ func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
 		// close reached the database, after Run returned. Once it has
 		// finished, what it took is put back.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
-		batch, next, err := w.store.ClaimPush(cctx, w.claimSize(), w.cfg.Lease, after)
+		batch, next, err := w.store.ClaimPush(cctx, db.System, w.claimSize(), w.cfg.Lease, after)
 		cancel()
 		if err != nil {
 			w.log.Error("claim push messages", "err", err)
@@ -275,7 +275,7 @@ func (w *Worker) flush(outcomes []db.PushOutcome) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bookkeepingTimeout)
 	defer cancel()
-	if err := w.store.RecordPush(ctx, outcomes, w.cfg.MaxAttempts); err != nil {
+	if err := w.store.RecordPush(ctx, db.System, outcomes, w.cfg.MaxAttempts); err != nil {
 		w.log.Error("record push outcomes", "err", err, "messages", len(outcomes))
 	}
 }
@@ -287,7 +287,7 @@ func (w *Worker) prepare(ctx context.Context) {
 	defer housekeeping.Stop()
 	w.housekeeping(ctx)
 	for ctx.Err() == nil {
-		n, err := w.store.FanOutAnnouncements(ctx)
+		n, err := w.store.FanOutAnnouncements(ctx, db.System)
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("fan out urgent announcement", "err", err)
 		}
@@ -305,10 +305,10 @@ func (w *Worker) prepare(ctx context.Context) {
 }
 
 func (w *Worker) housekeeping(ctx context.Context) {
-	if _, err := w.store.ScheduleReminders(ctx); err != nil && ctx.Err() == nil {
+	if _, err := w.store.ScheduleReminders(ctx, db.System); err != nil && ctx.Err() == nil {
 		w.log.Error("schedule shift reminders", "err", err)
 	}
-	if _, err := w.store.PurgeStaleDevices(ctx); err != nil && ctx.Err() == nil {
+	if _, err := w.store.PurgeStaleDevices(ctx, db.System); err != nil && ctx.Err() == nil {
 		w.log.Error("purge stale devices", "err", err)
 	}
 }
@@ -330,7 +330,7 @@ func (w *Worker) deliver(ctx context.Context, m db.PushMessage) (db.PushOutcome,
 	case err == nil:
 		return db.PushOutcome{ID: m.ID, Result: db.PushDelivered}, true
 	case errors.Is(err, ErrTokenGone):
-		if err := w.store.DropDevice(context.WithoutCancel(ctx), m.DeviceToken); err != nil {
+		if err := w.store.DropDevice(context.WithoutCancel(ctx), db.System, m.DeviceToken); err != nil {
 			w.log.Error("forget dead device token", "err", err)
 		}
 		return db.PushOutcome{}, false

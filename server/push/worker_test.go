@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
 )
@@ -19,7 +21,7 @@ type fixture struct {
 	t       *testing.T
 	ctx     context.Context
 	store   *db.Store
-	clock   *dbtest.Clock
+	clock   *clockwork.FakeClock
 	fcm     *fakeFCM
 	sender  *FCM
 	staff   db.Actor
@@ -61,11 +63,11 @@ func (f *fixture) member(role db.Role) db.Actor {
 	memberSeq++
 	n := memberSeq
 	memberN.Unlock()
-	m, err := f.store.AddMember(f.ctx, db.NewMember{Name: "M", Email: "m" + itoa(n) + "@example.org", Role: role})
+	m, err := f.store.AddMember(f.ctx, db.System, db.NewMember{Name: "M", Email: "m" + itoa(n) + "@example.org", Role: role})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	sess, err := f.store.StartSession(f.ctx, m.ID)
+	sess, err := f.store.StartSession(f.ctx, db.System, m.ID)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func (f *fixture) worker(cfg Config) *Worker {
 func (f *fixture) deliver(w *Worker, m db.PushMessage) {
 	f.t.Helper()
 	if o, ok := w.deliver(f.ctx, m); ok {
-		if err := f.store.RecordPush(f.ctx, []db.PushOutcome{o}, w.cfg.MaxAttempts); err != nil {
+		if err := f.store.RecordPush(f.ctx, db.System, []db.PushOutcome{o}, w.cfg.MaxAttempts); err != nil {
 			f.t.Fatal(err)
 		}
 	}
@@ -123,7 +125,7 @@ func (f *fixture) deliver(w *Worker, m db.PushMessage) {
 func (f *fixture) drain(cfg Config) {
 	f.t.Helper()
 	for {
-		n, err := f.store.FanOutAnnouncements(f.ctx)
+		n, err := f.store.FanOutAnnouncements(f.ctx, db.System)
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -133,7 +135,7 @@ func (f *fixture) drain(cfg Config) {
 	}
 	w := f.worker(cfg)
 	for range 50 {
-		batch, _, err := f.store.ClaimPush(f.ctx, 100, cfg.Lease, nil)
+		batch, _, err := f.store.ClaimPush(f.ctx, db.System, 100, cfg.Lease, nil)
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -149,7 +151,7 @@ func (f *fixture) drain(cfg Config) {
 
 func (f *fixture) statuses() map[db.PushStatus]int {
 	f.t.Helper()
-	c, err := f.store.PushCounts(f.ctx)
+	c, err := f.store.PushCounts(f.ctx, db.System)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -212,7 +214,7 @@ func TestFCMErrorsAreHandledAsDocumented(t *testing.T) {
 			f.device(waiting, "token-1")
 			f.fcm.setPlan(func(fcmMessage) (int, string, http.Header) { return c.status, c.body, nil })
 			f.promotion(waiting)
-			batch, _, err := f.store.ClaimPush(f.ctx, 10, time.Minute, nil)
+			batch, _, err := f.store.ClaimPush(f.ctx, db.System, 10, time.Minute, nil)
 			if err != nil || len(batch) != 1 {
 				t.Fatalf("claim: %v %d", err, len(batch))
 			}
@@ -241,7 +243,7 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 	f.promotion(waiting)
 	w := f.worker(testConfig)
 	for attempt := 1; attempt <= testConfig.MaxAttempts; attempt++ {
-		batch, _, err := f.store.ClaimPush(f.ctx, 10, time.Minute, nil)
+		batch, _, err := f.store.ClaimPush(f.ctx, db.System, 10, time.Minute, nil)
 		if err != nil || len(batch) != 1 {
 			t.Fatalf("attempt %d: claim %v, %d messages", attempt, err, len(batch))
 		}
@@ -249,7 +251,7 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 		if attempt < testConfig.MaxAttempts {
 			// Not before Retry-After, even though the backoff is shorter.
 			f.clock.Advance(119 * time.Second)
-			if early, _, _ := f.store.ClaimPush(f.ctx, 10, time.Minute, nil); len(early) != 0 {
+			if early, _, _ := f.store.ClaimPush(f.ctx, db.System, 10, time.Minute, nil); len(early) != 0 {
 				t.Fatalf("attempt %d: claimed again before Retry-After", attempt)
 			}
 			f.clock.Advance(2 * time.Second)
@@ -303,7 +305,7 @@ func TestCrashBetweenSendAndMarkResendsWithTheSameEventID(t *testing.T) {
 	f.device(waiting, "token-1")
 	f.promotion(waiting)
 	// A worker claims and sends, then dies before recording the outcome.
-	batch, _, err := f.store.ClaimPush(f.ctx, 10, time.Minute, nil)
+	batch, _, err := f.store.ClaimPush(f.ctx, db.System, 10, time.Minute, nil)
 	if err != nil || len(batch) != 1 {
 		t.Fatalf("claim: %v", err)
 	}
@@ -331,7 +333,7 @@ func TestRemindersComeTwelveHoursAndOneHourBeforeOnceEach(t *testing.T) {
 		t.Fatal(err)
 	}
 	remind := func() int {
-		n, err := f.store.ScheduleReminders(f.ctx)
+		n, err := f.store.ScheduleReminders(f.ctx, db.System)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,7 +371,7 @@ func TestCancellingASignupWithdrawsItsReminder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.store.ScheduleReminders(f.ctx); err != nil || n != 1 {
+	if n, err := f.store.ScheduleReminders(f.ctx, db.System); err != nil || n != 1 {
 		t.Fatalf("reminders %d, %v", n, err)
 	}
 	if _, err := f.store.CancelSignup(f.ctx, m, su.ID); err != nil {
@@ -461,7 +463,7 @@ func TestDevicesUnusedForSixtyDaysArePurged(t *testing.T) {
 	f.clock.Advance(59 * 24 * time.Hour)
 	f.device(m, "new-phone") // the app registers again at start
 	f.clock.Advance(2 * 24 * time.Hour)
-	n, err := f.store.PurgeStaleDevices(f.ctx)
+	n, err := f.store.PurgeStaleDevices(f.ctx, db.System)
 	if err != nil || n != 1 {
 		t.Fatalf("purged %d, %v; want the one device unused for 61 days", n, err)
 	}
@@ -481,11 +483,11 @@ func TestRemindersSurviveARestart(t *testing.T) {
 	}
 	// The first process scans and queues the reminder, then dies before
 	// sending it; a new process with a new worker sends it, once.
-	if n, err := f.store.ScheduleReminders(f.ctx); err != nil || n != 1 {
+	if n, err := f.store.ScheduleReminders(f.ctx, db.System); err != nil || n != 1 {
 		t.Fatalf("scheduled %d, %v", n, err)
 	}
 	restarted := db.NewStore(f.store.Pool(), f.clock, []byte("pepper"))
-	if n, err := restarted.ScheduleReminders(f.ctx); err != nil || n != 0 {
+	if n, err := restarted.ScheduleReminders(f.ctx, db.System); err != nil || n != 0 {
 		t.Fatalf("the restarted process scheduled %d again, %v", n, err)
 	}
 	f.store = restarted
@@ -541,7 +543,7 @@ func TestUrgentAnnouncementFansOutToEachMemberOnce(t *testing.T) {
 	for i := range told {
 		wg.Go(func() {
 			for {
-				n, err := f.store.FanOutAnnouncements(f.ctx)
+				n, err := f.store.FanOutAnnouncements(f.ctx, db.System)
 				if err != nil {
 					t.Error(err)
 					return
@@ -623,7 +625,7 @@ func TestStoppingWorkerRecordsWhatItSentAndReleasesTheRest(t *testing.T) {
 		t.Fatalf("after stopping with %d of 20 received by FCM the outbox is %v, want those answered SENT and the rest PENDING", received, c)
 	}
 	// The released messages are due at once and their attempt was not used.
-	batch, _, err := f.store.ClaimPush(f.ctx, 100, time.Minute, nil)
+	batch, _, err := f.store.ClaimPush(f.ctx, db.System, 100, time.Minute, nil)
 	if err != nil || len(batch) != 20-sent {
 		t.Fatalf("claimed %d after the stop, want %d (%v)", len(batch), 20-sent, err)
 	}
@@ -671,24 +673,24 @@ func TestClaimsPassOverTheDueMessagesInOrderOnce(t *testing.T) {
 	if _, err := f.store.PostAnnouncement(f.ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "To the gate", Urgent: true}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.store.FanOutAnnouncements(f.ctx); err != nil || n != 1 {
+	if n, err := f.store.FanOutAnnouncements(f.ctx, db.System); err != nil || n != 1 {
 		t.Fatalf("fan-out told %d, %v", n, err)
 	}
 	// Two at a time, each claim going on after the last. After the first
 	// claim one of its messages is put back, due before the position the
 	// claims have reached: going on from there passes it by, as it passes
 	// by every message already taken, and the next pass picks it up.
-	first, after, err := f.store.ClaimPush(f.ctx, 2, time.Minute, nil)
+	first, after, err := f.store.ClaimPush(f.ctx, db.System, 2, time.Minute, nil)
 	if err != nil || len(first) != 2 || after == nil {
 		t.Fatalf("first claim: %d messages, next %v, %v", len(first), after, err)
 	}
 	back := first[0]
-	if err := f.store.RecordPush(f.ctx, []db.PushOutcome{{ID: back.ID, Result: db.PushPostponed, At: f.clock.Now().Add(-time.Hour)}}, testConfig.MaxAttempts); err != nil {
+	if err := f.store.RecordPush(f.ctx, db.System, []db.PushOutcome{{ID: back.ID, Result: db.PushPostponed, At: f.clock.Now().Add(-time.Hour)}}, testConfig.MaxAttempts); err != nil {
 		t.Fatal(err)
 	}
 	got := first[1:]
 	for claims := 2; ; claims++ {
-		batch, next, err := f.store.ClaimPush(f.ctx, 2, time.Minute, after)
+		batch, next, err := f.store.ClaimPush(f.ctx, db.System, 2, time.Minute, after)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -714,11 +716,11 @@ func TestClaimsPassOverTheDueMessagesInOrderOnce(t *testing.T) {
 	if len(got) != 5 {
 		t.Fatalf("one pass claimed %d messages, want the 5 not put back", len(got))
 	}
-	if batch, next, err := f.store.ClaimPush(f.ctx, 2, time.Minute, nil); err != nil || len(batch) != 1 || batch[0].ID != back.ID || next != nil {
+	if batch, next, err := f.store.ClaimPush(f.ctx, db.System, 2, time.Minute, nil); err != nil || len(batch) != 1 || batch[0].ID != back.ID || next != nil {
 		t.Fatalf("the next pass claimed %v (next %v, %v), want only the message put back", batch, next, err)
 	}
 	// Caught up: a new pass finds nothing due.
-	if batch, next, err := f.store.ClaimPush(f.ctx, 2, time.Minute, nil); err != nil || len(batch) != 0 || next != nil {
+	if batch, next, err := f.store.ClaimPush(f.ctx, db.System, 2, time.Minute, nil); err != nil || len(batch) != 0 || next != nil {
 		t.Fatalf("a new pass claimed %d (next %v, %v)", len(batch), next, err)
 	}
 }

@@ -54,7 +54,7 @@ func newFixture(t *testing.T, pool *pgxpool.Pool) *fixture {
 	hub.stallLimit = 300 * time.Millisecond
 	store.SetNotifier(hubNotifier{hub})
 	f := &fixture{ctx: ctx, store: store, hub: hub}
-	coordinator, err := store.AddMember(ctx, db.NewMember{Name: "Dana", Email: "dana@example.org", Role: db.RoleCoordinator})
+	coordinator, err := store.AddMember(ctx, db.System, db.NewMember{Name: "Dana", Email: "dana@example.org", Role: db.RoleCoordinator})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestSubscriberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
 
 func TestMemberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
 	f := setup(t)
-	m, err := f.store.AddMember(f.ctx, db.NewMember{Name: "Ana", Email: "ana@example.org", Role: db.RoleMember})
+	m, err := f.store.AddMember(f.ctx, db.System, db.NewMember{Name: "Ana", Email: "ana@example.org", Role: db.RoleMember})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestNoSubscriberLeftForgetsTheLine(t *testing.T) {
 
 func TestMemberEventsSkipAPurgedGap(t *testing.T) {
 	f := setup(t)
-	m, err := f.store.AddMember(f.ctx, db.NewMember{Name: "Wen", Email: "wen@example.org"})
+	m, err := f.store.AddMember(f.ctx, db.System, db.NewMember{Name: "Wen", Email: "wen@example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func TestSubscriberJoiningDuringARoundGetsNoFalseResync(t *testing.T) {
 	cursors := f.hub.takeDirtyLines()
 	replaying := f.hub.LineEvents(f.ctx, f.lineID, 0)
 	f.changeLine(t, 1)
-	pages, err := f.store.LineEventsAfter(f.ctx, cursors, f.hub.pageSize)
+	pages, err := f.store.LineEventsAfter(f.ctx, db.System, cursors, f.hub.pageSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -645,7 +645,7 @@ func TestMemberReadPagesEachMemberOnItsOwn(t *testing.T) {
 	// Six members on the first shift; the first of them on all four.
 	members := make([]db.Actor, 6)
 	for i := range members {
-		m, err := f.store.AddMember(f.ctx, db.NewMember{Name: "M", Email: "m" + strconv.Itoa(i) + "@example.org", Role: db.RoleMember})
+		m, err := f.store.AddMember(f.ctx, db.System, db.NewMember{Name: "M", Email: "m" + strconv.Itoa(i) + "@example.org", Role: db.RoleMember})
 		if err != nil {
 			t.Fatal(err)
 		}

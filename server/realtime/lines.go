@@ -29,7 +29,7 @@ func (h *Hub) dispatchLines(ctx context.Context) {
 	if len(reads) == 0 {
 		return
 	}
-	pages, err := h.store.LineEventsAfter(ctx, reads, h.pageSize)
+	pages, err := h.store.LineEventsAfter(ctx, db.System, reads, h.pageSize)
 	if err != nil {
 		if ctx.Err() == nil {
 			h.log.Error("read line events", "reads", len(reads), "err", err)

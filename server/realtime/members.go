@@ -25,7 +25,7 @@ func (h *Hub) dispatchMembers(ctx context.Context) {
 	if len(cursors) == 0 {
 		return
 	}
-	events, err := h.store.MemberEventsAfter(ctx, cursors, h.pageSize)
+	events, err := h.store.MemberEventsAfter(ctx, db.System, cursors, h.pageSize)
 	if err != nil {
 		if ctx.Err() == nil {
 			h.log.Error("read member events", "err", err)
