@@ -108,10 +108,7 @@ func (s *Store) AddMember(ctx context.Context, actor Actor, in NewMember) (m *Me
 		return nil, err
 	}
 	m, err = scanMember(s.pool.QueryRow(ctx, insertMemberSQL, in.Name, in.Email, in.Phone, in.Role))
-	if _, c, ok := constraintError(err); ok && c == "members_email_key" {
-		return nil, &Error{Code: CodeConflict, Field: "email", Message: "a member with this email already exists"}
-	}
-	return m, err
+	return m, mapError(err, insertMemberSQL)
 }
 
 const memberByEmailSQL = `SELECT ` + memberColumns + ` FROM members WHERE email = $1`
@@ -256,11 +253,8 @@ func (s *Store) UpdateMyContact(ctx context.Context, actor Actor, in ContactUpda
 		in.Phone = &p
 	}
 	m, err = scanMember(s.pool.QueryRow(ctx, updateContactSQL, actor.MemberID, in.Name, in.Email, in.Phone))
-	if _, c, ok := constraintError(err); ok && c == "members_email_key" {
-		return nil, &Error{Code: CodeConflict, Field: "email", Message: "another member uses this email"}
-	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errUnauthenticated()
 	}
-	return m, err
+	return m, mapError(err, updateContactSQL)
 }

@@ -180,11 +180,8 @@ func (s *Store) UpdateShift(ctx context.Context, actor Actor, in ShiftUpdate) (s
 		var affected []string
 		if moved {
 			affected, err = queryStrings(ctx, tx, moveSignupsSQL, cur.ID, start, end, now)
-			if code, constraint, ok := constraintError(err); ok && code == "23P01" && constraint == "signups_no_overlap" {
-				return errConflict("the new times overlap another shift of a member signed up for this one")
-			}
 			if err != nil {
-				return err
+				return mapError(err, moveSignupsSQL)
 			}
 		}
 		sh, err = scanShift(tx.QueryRow(ctx, moveShiftSQL, cur.ID, start, end, capacity))

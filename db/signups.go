@@ -106,6 +106,13 @@ SELECT ins.id, counted.waitlist_count FROM ins, counted`
 // MaxIdempotencyKeyLength bounds the keys clients send with sign-ups.
 const MaxIdempotencyKeyLength = 128
 
+// errKeyUsedForAnotherShift answers a sign-up whose idempotency key the
+// member already used for another shift, whether the earlier sign-up was
+// found first or its unique index refused the insert.
+func errKeyUsedForAnotherShift() *Error {
+	return &Error{Code: CodeConflict, Field: "idempotencyKey", Message: "this key was already used for another shift"}
+}
+
 // SignUpForShift signs the actor up for a shift, or puts them on its
 // waitlist when it is full. Signing up again for the same shift returns the
 // existing sign-up; the same idempotency key returns the first answer.
@@ -146,7 +153,7 @@ func (s *Store) SignUpForShift(ctx context.Context, actor Actor, shiftID, idempo
 			&prior.ID, &prior.ShiftID, &prior.MemberID, &prior.Status, &prior.WaitlistPosition, &prior.CreatedAt, &sameKey)
 		switch {
 		case err == nil && sameKey && prior.ShiftID != shiftID:
-			return &Error{Code: CodeConflict, Field: "idempotencyKey", Message: "this key was already used for another shift"}
+			return errKeyUsedForAnotherShift()
 		case err == nil:
 			su = &prior
 			return nil
@@ -164,16 +171,8 @@ func (s *Store) SignUpForShift(ctx context.Context, actor Actor, shiftID, idempo
 		su = &Signup{ShiftID: shiftID, MemberID: actor.MemberID, Status: status, CreatedAt: now}
 		var waitlistCount int
 		err = tx.QueryRow(ctx, insertSignupSQL, shiftID, actor.MemberID, status, sh.StartsAt, sh.EndsAt, key, now).Scan(&su.ID, &waitlistCount)
-		if code, c, ok := constraintError(err); ok {
-			switch {
-			case code == "23P01" && c == "signups_no_overlap":
-				return errConflict("you already hold a shift at that time")
-			case code == "23505" && c == "signups_idempotency_key":
-				return &Error{Code: CodeConflict, Field: "idempotencyKey", Message: "this key was already used for another shift"}
-			}
-		}
 		if err != nil {
-			return err
+			return mapError(err, insertSignupSQL)
 		}
 		after := sh
 		if status == SignupWaitlisted {

@@ -81,15 +81,6 @@ func retryable(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
-// constraintError returns the PostgreSQL constraint that err violated, if any.
-func constraintError(err error) (code, constraint string, ok bool) {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.ConstraintName != "" {
-		return pgErr.Code, pgErr.ConstraintName, true
-	}
-	return "", "", false
-}
-
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // validID reports whether id can name a row. Malformed ids name nothing, so

@@ -1,0 +1,43 @@
+package db
+
+import (
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// violation is a constraint as one statement breaks it. The same constraint
+// can mean different things to different callers: the overlap constraint
+// tells a member signing up that they already hold a shift at that time,
+// and a captain moving a shift that the move would double-book someone else.
+type violation struct {
+	statement  string
+	constraint string
+}
+
+// constraintErrors says what each violation a caller can cause means to
+// them. A violation not listed here is a fault of ours and stays internal.
+var constraintErrors = map[violation]*Error{
+	{insertMemberSQL, "members_email_key"}:       {Code: CodeConflict, Field: "email", Message: "a member with this email already exists"},
+	{updateContactSQL, "members_email_key"}:      {Code: CodeConflict, Field: "email", Message: "another member uses this email"},
+	{insertSignupSQL, "signups_no_overlap"}:      errConflict("you already hold a shift at that time"),
+	{insertSignupSQL, "signups_idempotency_key"}: errKeyUsedForAnotherShift(),
+	{moveSignupsSQL, "signups_no_overlap"}:       errConflict("the new times overlap another shift of a member signed up for this one"),
+}
+
+// mapError returns the *Error that err, returned by running statement,
+// means to the caller when it violated a constraint of constraintErrors,
+// and err unchanged otherwise (nil included).
+func mapError(err error, statement string) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.ConstraintName == "" {
+		return err
+	}
+	e, ok := constraintErrors[violation{statement, pgErr.ConstraintName}]
+	if !ok {
+		return err
+	}
+	// A copy, so that no caller can change the table's answer.
+	mapped := *e
+	return &mapped
+}
