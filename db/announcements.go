@@ -42,10 +42,14 @@ func scanAnnouncement(row pgx.Row) (*Announcement, error) {
 	return &a, nil
 }
 
-const insertAnnouncementSQL = `
+const (
+	lineExistsSQL         = `SELECT EXISTS (SELECT 1 FROM picket_lines WHERE id = $1)`
+	jobActionExistsSQL    = `SELECT EXISTS (SELECT 1 FROM job_actions WHERE id = $1)`
+	insertAnnouncementSQL = `
 INSERT INTO announcements (picket_line_id, job_action_id, author_id, body, urgent, created_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING ` + announcementColumns
+)
 
 // PostAnnouncement posts to one line (its captains and coordinators) or to a
 // whole job action (coordinators).
@@ -67,7 +71,7 @@ func (s *Store) PostAnnouncement(ctx context.Context, actor Actor, in NewAnnounc
 				return errNotFound("picket line")
 			}
 			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM picket_lines WHERE id = $1)`, *in.PicketLineID).Scan(&exists); err != nil {
+			if err := tx.QueryRow(ctx, lineExistsSQL, *in.PicketLineID).Scan(&exists); err != nil {
 				return err
 			}
 			if !exists {
@@ -84,7 +88,7 @@ func (s *Store) PostAnnouncement(ctx context.Context, actor Actor, in NewAnnounc
 				return errNotFound("job action")
 			}
 			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM job_actions WHERE id = $1)`, *in.JobActionID).Scan(&exists); err != nil {
+			if err := tx.QueryRow(ctx, jobActionExistsSQL, *in.JobActionID).Scan(&exists); err != nil {
 				return err
 			}
 			if !exists {

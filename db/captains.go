@@ -14,6 +14,8 @@ type CaptainAssignment struct {
 	AssignedAt   time.Time
 }
 
+const lineAndMemberExistSQL = `SELECT EXISTS (SELECT 1 FROM picket_lines WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`
+
 // Upsert so that assigning a captain twice answers with the first assignment.
 const assignCaptainSQL = `
 WITH ins AS (
@@ -40,7 +42,7 @@ func (s *Store) AssignCaptain(ctx context.Context, actor Actor, lineID, memberID
 	}
 	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		var lineOK, memberOK bool
-		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM picket_lines WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`, lineID, memberID).Scan(&lineOK, &memberOK)
+		err := tx.QueryRow(ctx, lineAndMemberExistSQL, lineID, memberID).Scan(&lineOK, &memberOK)
 		if err != nil {
 			return err
 		}
@@ -61,6 +63,8 @@ func (s *Store) AssignCaptain(ctx context.Context, actor Actor, lineID, memberID
 	return a, err
 }
 
+const removeCaptainSQL = `DELETE FROM captains WHERE picket_line_id = $1 AND member_id = $2`
+
 // RemoveCaptain removes a captain from a line and reports whether they were
 // one. Coordinators only.
 func (s *Store) RemoveCaptain(ctx context.Context, actor Actor, lineID, memberID string) (removed bool, err error) {
@@ -72,7 +76,7 @@ func (s *Store) RemoveCaptain(ctx context.Context, actor Actor, lineID, memberID
 		return false, nil
 	}
 	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM captains WHERE picket_line_id = $1 AND member_id = $2`, lineID, memberID)
+		tag, err := tx.Exec(ctx, removeCaptainSQL, lineID, memberID)
 		if removed = tag.RowsAffected() == 1; err != nil || !removed {
 			return err
 		}

@@ -86,6 +86,8 @@ const cancelDevicePushSQL = `
 UPDATE push_outbox SET status = 'CANCELLED'
 WHERE device_token = $1 AND status IN ('PENDING', 'SENDING') AND member_id IS DISTINCT FROM $2`
 
+const unregisterDeviceSQL = `DELETE FROM devices WHERE token = $1 AND member_id = $2`
+
 // UnregisterDevice removes the caller's push token and reports whether it
 // was theirs.
 func (s *Store) UnregisterDevice(ctx context.Context, actor Actor, token string) (removed bool, err error) {
@@ -94,7 +96,7 @@ func (s *Store) UnregisterDevice(ctx context.Context, actor Actor, token string)
 		return false, err
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM devices WHERE token = $1 AND member_id = $2`, token, actor.MemberID)
+		tag, err := tx.Exec(ctx, unregisterDeviceSQL, token, actor.MemberID)
 		if removed = tag.RowsAffected() == 1; err != nil || !removed {
 			return err
 		}
@@ -104,13 +106,15 @@ func (s *Store) UnregisterDevice(ctx context.Context, actor Actor, token string)
 	return removed, err
 }
 
+const myDevicesSQL = `SELECT ` + deviceColumns + ` FROM devices WHERE member_id = $1 ORDER BY last_seen_at DESC, token`
+
 // MyDevices lists the caller's devices, most recently seen first.
 func (s *Store) MyDevices(ctx context.Context, actor Actor) (_ []*Device, err error) {
 	defer wrap(&err, "MyDevices")
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+deviceColumns+` FROM devices WHERE member_id = $1 ORDER BY last_seen_at DESC, token`, actor.MemberID)
+	rows, err := s.pool.Query(ctx, myDevicesSQL, actor.MemberID)
 	return collect(rows, err, scanDevice)
 }
 
@@ -211,10 +215,18 @@ func (s *Store) MyNotificationPreferences(ctx context.Context, actor Actor) (p *
 	return scanPreferences(s.pool.QueryRow(ctx, preferencesSQL, actor.MemberID))
 }
 
-const upsertPreferencesSQL = `
+const (
+	// The row is made first so that there is always one to lock: two
+	// changes at once then apply one after the other.
+	ensurePreferencesSQL = `INSERT INTO notification_preferences (member_id) VALUES ($1) ON CONFLICT DO NOTHING`
+	lockPreferencesSQL   = `
+SELECT member_id, muted_kinds, quiet_start, quiet_end, time_zone
+FROM notification_preferences WHERE member_id = $1 FOR UPDATE`
+	upsertPreferencesSQL = `
 INSERT INTO notification_preferences (member_id, muted_kinds, quiet_start, quiet_end, time_zone)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (member_id) DO UPDATE SET muted_kinds = $2, quiet_start = $3, quiet_end = $4, time_zone = $5`
+)
 
 // UpdateNotificationPreferences changes the caller's preferences. Enabled
 // lists the kinds wanted (nil keeps the current choice); quiet hours are
@@ -225,12 +237,10 @@ func (s *Store) UpdateNotificationPreferences(ctx context.Context, actor Actor, 
 		return nil, err
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO notification_preferences (member_id) VALUES ($1) ON CONFLICT DO NOTHING`, actor.MemberID); err != nil {
+		if _, err := tx.Exec(ctx, ensurePreferencesSQL, actor.MemberID); err != nil {
 			return err
 		}
-		p, err = scanPreferences(tx.QueryRow(ctx, `
-SELECT member_id, muted_kinds, quiet_start, quiet_end, time_zone
-FROM notification_preferences WHERE member_id = $1 FOR UPDATE`, actor.MemberID))
+		p, err = scanPreferences(tx.QueryRow(ctx, lockPreferencesSQL, actor.MemberID))
 		if err != nil {
 			return err
 		}

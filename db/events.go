@@ -240,6 +240,8 @@ func (s *Store) LineEventsAfter(ctx context.Context, actor Actor, reads []LineRe
 	return pages, nil
 }
 
+const lineEventSeqSQL = `SELECT event_seq FROM picket_lines WHERE id = $1`
+
 // WatchLine checks that the actor may follow a line's events: the same
 // people who may see its address (coordinators, its captains, members with
 // a sign-up on it). It returns the line's latest sequence number, where a
@@ -252,7 +254,7 @@ func (s *Store) WatchLine(ctx context.Context, actor Actor, lineID string) (seq 
 	if !validID(lineID) {
 		return 0, errNotFound("picket line")
 	}
-	err = s.pool.QueryRow(ctx, `SELECT event_seq FROM picket_lines WHERE id = $1`, lineID).Scan(&seq)
+	err = s.pool.QueryRow(ctx, lineEventSeqSQL, lineID).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, errNotFound("picket line")
 	}
@@ -294,6 +296,9 @@ func (s *Store) MemberEventsAfter(ctx context.Context, actor Actor, cursors map[
 	})
 }
 
+// A member without events yet has no counter row: they are at 0.
+const memberEventSeqSQL = `SELECT COALESCE((SELECT seq FROM member_event_seqs WHERE member_id = $1), 0)`
+
 // MemberEventSeq returns the actor's latest personal event number, where a
 // new subscription to their events starts.
 func (s *Store) MemberEventSeq(ctx context.Context, actor Actor) (seq int64, err error) {
@@ -301,7 +306,7 @@ func (s *Store) MemberEventSeq(ctx context.Context, actor Actor) (seq int64, err
 	if err := actor.requireMember(); err != nil {
 		return 0, err
 	}
-	err = s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT seq FROM member_event_seqs WHERE member_id = $1), 0)`, actor.MemberID).Scan(&seq)
+	err = s.pool.QueryRow(ctx, memberEventSeqSQL, actor.MemberID).Scan(&seq)
 	return seq, err
 }
 

@@ -234,6 +234,8 @@ func (s *Store) JobActionsByIDs(ctx context.Context, actor Actor, ids []string) 
 	return loadByIDs(ctx, s.pool, jobActionsByIDsSQL, ids, scanJobAction, func(j *JobAction) string { return j.ID })
 }
 
+const anyJobActionSQL = `SELECT EXISTS (SELECT 1 FROM job_actions)`
+
 // HasJobActions reports whether any job action exists, so the demo loader
 // only ever fills an empty database.
 func (s *Store) HasJobActions(ctx context.Context, actor Actor) (ok bool, err error) {
@@ -241,6 +243,6 @@ func (s *Store) HasJobActions(ctx context.Context, actor Actor) (ok bool, err er
 		return false, err
 	}
 	defer wrap(&err, "HasJobActions")
-	err = s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM job_actions)`).Scan(&ok)
+	err = s.pool.QueryRow(ctx, anyJobActionSQL).Scan(&ok)
 	return ok, err
 }

@@ -217,10 +217,12 @@ func (s *Store) AddressVisibility(ctx context.Context, actor Actor, lineIDs []st
 	return out, nil
 }
 
+const isCaptainSQL = `SELECT EXISTS (SELECT 1 FROM captains WHERE picket_line_id = $1 AND member_id = $2)`
+
 // isCaptain reports whether member captains line.
 func isCaptain(ctx context.Context, q querier, lineID, memberID string) (bool, error) {
 	var ok bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM captains WHERE picket_line_id = $1 AND member_id = $2)`, lineID, memberID).Scan(&ok)
+	err := q.QueryRow(ctx, isCaptainSQL, lineID, memberID).Scan(&ok)
 	return ok, err
 }
 

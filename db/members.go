@@ -171,7 +171,7 @@ SELECT DISTINCT s.member_id
 FROM signups s
 JOIN shifts sh ON sh.id = s.shift_id
 JOIN captains c ON c.picket_line_id = sh.picket_line_id AND c.member_id = $1
-WHERE s.member_id = ANY($2) AND s.status IN ('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')`
+WHERE s.member_id = ANY($2) AND s.status IN ` + activeStatuses
 
 // ContactVisibilities tells, for each member id, which contact details the
 // actor may see: their own always; coordinators everything; captains the

@@ -56,6 +56,8 @@ WITH recipients AS (
 )
 SELECT count(*), count(DISTINCT member_id) FROM queued`
 
+const shiftStartSQL = `SELECT starts_at FROM shifts WHERE id = $1`
+
 // pushExpiry is how long a notification is worth delivering: one about a
 // shift until the shift starts (at least an hour), others for a day.
 func pushExpiry(ctx context.Context, tx pgx.Tx, now time.Time, shiftID *string) (time.Time, error) {
@@ -64,7 +66,7 @@ func pushExpiry(ctx context.Context, tx pgx.Tx, now time.Time, shiftID *string) 
 		return expires, nil
 	}
 	var start time.Time
-	if err := tx.QueryRow(ctx, `SELECT starts_at FROM shifts WHERE id = $1`, *shiftID).Scan(&start); err != nil {
+	if err := tx.QueryRow(ctx, shiftStartSQL, *shiftID).Scan(&start); err != nil {
 		return time.Time{}, err
 	}
 	return maxTime(start, now.Add(time.Hour)), nil
@@ -360,19 +362,26 @@ func (s *Store) RecordPush(ctx context.Context, actor Actor, outcomes []PushOutc
 	})
 }
 
+const (
+	failDevicePushSQL = `UPDATE push_outbox SET status = 'FAILED', last_error = 'device token no longer valid' WHERE device_token = $1 AND status IN ('PENDING', 'SENDING')`
+	dropDeviceSQL     = `DELETE FROM devices WHERE token = $1`
+)
+
 // DropDevice forgets a token FCM no longer accepts, with its unsent messages.
 func (s *Store) DropDevice(ctx context.Context, actor Actor, token string) error {
 	if err := actor.requireSystem(); err != nil {
 		return err
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE push_outbox SET status = 'FAILED', last_error = 'device token no longer valid' WHERE device_token = $1 AND status IN ('PENDING', 'SENDING')`, token); err != nil {
+		if _, err := tx.Exec(ctx, failDevicePushSQL, token); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM devices WHERE token = $1`, token)
+		_, err := tx.Exec(ctx, dropDeviceSQL, token)
 		return err
 	})
 }
+
+const purgeStaleDevicesSQL = `DELETE FROM devices WHERE last_seen_at < $1`
 
 // PurgeStaleDevices deletes tokens not registered again for
 // DeviceIdleLimit and reports how many went.
@@ -380,16 +389,18 @@ func (s *Store) PurgeStaleDevices(ctx context.Context, actor Actor) (int, error)
 	if err := actor.requireSystem(); err != nil {
 		return 0, err
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM devices WHERE last_seen_at < $1`, s.clock.Now().Add(-DeviceIdleLimit))
+	tag, err := s.pool.Exec(ctx, purgeStaleDevicesSQL, s.clock.Now().Add(-DeviceIdleLimit))
 	return int(tag.RowsAffected()), err
 }
+
+const pushCountsSQL = `SELECT status, count(*) FROM push_outbox GROUP BY status`
 
 // PushCounts counts outbox messages by status, for operators.
 func (s *Store) PushCounts(ctx context.Context, actor Actor) (map[PushStatus]int, error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM push_outbox GROUP BY status`)
+	rows, err := s.pool.Query(ctx, pushCountsSQL)
 	if err != nil {
 		return nil, err
 	}

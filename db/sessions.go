@@ -66,6 +66,7 @@ func newRefreshToken() string {
 }
 
 const (
+	memberIDByEmailSQL  = `SELECT id FROM members WHERE email = $1`
 	retireLoginCodesSQL = `UPDATE login_codes SET used_at = $2 WHERE member_id = $1 AND used_at IS NULL`
 	insertLoginCodeSQL  = `INSERT INTO login_codes (member_id, code_hash, expires_at) VALUES ($1, $2, $3)`
 )
@@ -95,7 +96,7 @@ func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) 
 			return err
 		}
 		var memberID string
-		err := tx.QueryRow(ctx, `SELECT id FROM members WHERE email = $1`, email).Scan(&memberID)
+		err := tx.QueryRow(ctx, memberIDByEmailSQL, email).Scan(&memberID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -280,6 +281,8 @@ func (s *Store) RefreshSession(ctx context.Context, token string) (sess *Session
 	return sess, err
 }
 
+const forgetSessionDevicesSQL = `DELETE FROM devices WHERE session_id = $1 RETURNING token`
+
 // Logout revokes the caller's session and forgets the device it registered,
 // so a phone handed on stops receiving the member's notifications.
 func (s *Store) Logout(ctx context.Context, actor Actor) (err error) {
@@ -291,7 +294,7 @@ func (s *Store) Logout(ctx context.Context, actor Actor) (err error) {
 		if _, err := tx.Exec(ctx, revokeSessionSQL, actor.SessionID, s.clock.Now()); err != nil {
 			return err
 		}
-		tokens, err := queryStrings(ctx, tx, `DELETE FROM devices WHERE session_id = $1 RETURNING token`, actor.SessionID)
+		tokens, err := queryStrings(ctx, tx, forgetSessionDevicesSQL, actor.SessionID)
 		if err != nil {
 			return err
 		}

@@ -123,7 +123,7 @@ const (
 	// Active sign-ups carry the shift's period for the overlap constraint.
 	moveSignupsSQL = `
 UPDATE signups SET period = tstzrange($2, $3), updated_at = $4
-WHERE shift_id = $1 AND status IN ('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')
+WHERE shift_id = $1 AND status IN ` + activeStatuses + `
 RETURNING member_id`
 )
 
@@ -213,7 +213,7 @@ UPDATE shifts SET cancelled_at = $2, signed_up_count = 0, waitlist_count = 0
 WHERE id = $1 RETURNING ` + shiftColumns
 	cancelShiftSignupsSQL = `
 UPDATE signups SET status = 'CANCELLED', waitlist_seq = NULL, cancelled_at = $2, updated_at = $2
-WHERE shift_id = $1 AND status IN ('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')
+WHERE shift_id = $1 AND status IN ` + activeStatuses + `
 RETURNING member_id`
 )
 

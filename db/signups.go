@@ -40,7 +40,9 @@ type Signup struct {
 }
 
 // Active sign-ups hold (or wait for) a spot; the overlap constraint and the
-// one-per-shift index cover exactly these.
+// one-per-shift index cover exactly these. Every statement about active
+// sign-ups uses this list, as SQL rather than as an argument, so that the
+// planner can match it against those partial indexes.
 const activeStatuses = `('SIGNED_UP', 'WAITLISTED', 'CHECKED_IN')`
 
 // The waitlist position is counted, not stored, so promotions never have to
@@ -386,11 +388,14 @@ func (s *Store) MySignups(ctx context.Context, actor Actor, shiftIDs []string) (
 	return out, nil
 }
 
-const shiftSignupsSQL = `
+const (
+	shiftLineSQL    = `SELECT picket_line_id FROM shifts WHERE id = $1`
+	shiftSignupsSQL = `
 SELECT ` + signupColumns + `
 FROM signups s
 WHERE s.shift_id = $1 AND s.status IN ` + activeStatuses + ` AND ($2::uuid IS NULL OR s.member_id = $2)
 ORDER BY s.waitlist_seq NULLS FIRST, s.created_at, s.id`
+)
 
 // ShiftSignups lists a shift's active sign-ups, spots first, then the
 // waitlist in order. The line's captains and coordinators see everyone;
@@ -404,7 +409,7 @@ func (s *Store) ShiftSignups(ctx context.Context, actor Actor, shiftID string) (
 		return nil, errNotFound("shift")
 	}
 	var lineID string
-	if err := s.pool.QueryRow(ctx, `SELECT picket_line_id FROM shifts WHERE id = $1`, shiftID).Scan(&lineID); err != nil {
+	if err := s.pool.QueryRow(ctx, shiftLineSQL, shiftID).Scan(&lineID); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, errNotFound("shift")
 		}
