@@ -238,3 +238,14 @@ func (s *Store) JobActionAnnouncements(ctx context.Context, actor Actor, jobActi
 	rows, err := s.pool.Query(ctx, jobActionAnnouncementsSQL, jobActionID, AnnouncementListLimit)
 	return collect(rows, err, scanAnnouncement)
 }
+
+const announcementsByIDsSQL = `SELECT ` + announcementColumns + ` FROM announcements WHERE id = ANY($1)`
+
+// AnnouncementsByIDs loads announcements by id, for events that carry one.
+func (s *Store) AnnouncementsByIDs(ctx context.Context, actor Actor, ids []string) (_ map[string]*Announcement, err error) {
+	defer wrap(&err, "AnnouncementsByIDs")
+	if err := actor.requireMember(); err != nil {
+		return nil, err
+	}
+	return loadByIDs(ctx, s.pool, announcementsByIDsSQL, ids, scanAnnouncement, func(a *Announcement) string { return a.ID })
+}

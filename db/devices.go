@@ -118,6 +118,39 @@ func (s *Store) MyDevices(ctx context.Context, actor Actor) (_ []*Device, err er
 	return collect(rows, err, scanDevice)
 }
 
+const (
+	failDevicePushSQL = `UPDATE push_outbox SET status = 'FAILED', last_error = 'device token no longer valid' WHERE device_token = $1 AND status IN ('PENDING', 'SENDING')`
+	dropDeviceSQL     = `DELETE FROM devices WHERE token = $1`
+)
+
+// DropDevice forgets a token FCM no longer accepts, with its unsent messages.
+func (s *Store) DropDevice(ctx context.Context, actor Actor, token string) error {
+	if err := actor.requireSystem(); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, failDevicePushSQL, token); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, dropDeviceSQL, token)
+		return err
+	})
+}
+
+const purgeStaleDevicesSQL = `DELETE FROM devices WHERE last_seen_at < $1`
+
+// PurgeStaleDevices deletes tokens not registered again for
+// DeviceIdleLimit and reports how many went.
+func (s *Store) PurgeStaleDevices(ctx context.Context, actor Actor) (int, error) {
+	if err := actor.requireSystem(); err != nil {
+		return 0, err
+	}
+	tag, err := s.pool.Exec(ctx, purgeStaleDevicesSQL, s.clock.Now().Add(-DeviceIdleLimit))
+	return int(tag.RowsAffected()), err
+}
+
+const pushCountsSQL = `SELECT status, count(*) FROM push_outbox GROUP BY status`
+
 // NotificationKind is a kind of push notification.
 type NotificationKind string
 

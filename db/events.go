@@ -62,48 +62,6 @@ type MemberEvent struct {
 	OccurredAt     time.Time
 }
 
-// Notifier hears, after commit, which lines and members have new events.
-// It is a hint for live delivery; the event tables stay the truth.
-type Notifier interface {
-	LinesChanged(lineIDs ...string)
-	MembersChanged(memberIDs ...string)
-	// PushQueued says the push outbox has new messages.
-	PushQueued()
-}
-
-type noNotifier struct{}
-
-func (noNotifier) LinesChanged(...string)   {}
-func (noNotifier) MembersChanged(...string) {}
-func (noNotifier) PushQueued()              {}
-
-// SetNotifier installs the notifier told about new events. Call it before
-// serving.
-func (s *Store) SetNotifier(n Notifier) { s.notifier = n }
-
-// changes collects what a use-case's transaction touched, to tell the
-// notifier once the transaction has committed and never before.
-type changes struct {
-	lines   []string
-	members []string
-	// push is set when outbox rows were written.
-	push bool
-}
-
-func (c *changes) reset() { c.lines, c.members, c.push = c.lines[:0], c.members[:0], false }
-
-func (s *Store) publish(c *changes) {
-	if len(c.lines) > 0 {
-		s.notifier.LinesChanged(slices.Compact(slices.Sorted(slices.Values(c.lines)))...)
-	}
-	if len(c.members) > 0 {
-		s.notifier.MembersChanged(slices.Compact(slices.Sorted(slices.Values(c.members)))...)
-	}
-	if c.push {
-		s.notifier.PushQueued()
-	}
-}
-
 // occupancyEvents tells a line when a change moved a shift between full and
 // not full: captains watch for gaps, members for spots.
 func occupancyEvents(before, after *Shift) []LineEventKind {
@@ -323,17 +281,6 @@ func (s *Store) PurgeEvents(ctx context.Context, actor Actor, retention time.Dur
 	defer wrap(&err, "PurgeEvents")
 	_, err = s.pool.Exec(ctx, purgeEventsSQL, s.clock.Now().Add(-retention))
 	return err
-}
-
-const announcementsByIDsSQL = `SELECT ` + announcementColumns + ` FROM announcements WHERE id = ANY($1)`
-
-// AnnouncementsByIDs loads announcements by id, for events that carry one.
-func (s *Store) AnnouncementsByIDs(ctx context.Context, actor Actor, ids []string) (_ map[string]*Announcement, err error) {
-	defer wrap(&err, "AnnouncementsByIDs")
-	if err := actor.requireMember(); err != nil {
-		return nil, err
-	}
-	return loadByIDs(ctx, s.pool, announcementsByIDsSQL, ids, scanAnnouncement, func(a *Announcement) string { return a.ID })
 }
 
 // LineCursor is the opaque cursor of a line event.

@@ -3,8 +3,6 @@ package db
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,28 +83,6 @@ type JobActionUpdate struct {
 	Employer            *string
 	StartsAt            *time.Time
 	CancelCutoffMinutes *int
-}
-
-func validKind(k JobActionKind) error {
-	if k != KindStrike && k != KindLockout {
-		return errInput("kind", "must be STRIKE or LOCKOUT")
-	}
-	return nil
-}
-
-func validCutoff(minutes int) error {
-	if minutes < 0 || minutes > 7*24*60 {
-		return errInput("cancelCutoffMinutes", "must be between 0 and 10080 (a week)")
-	}
-	return nil
-}
-
-func trimmedText(field, v string, max int) (string, error) {
-	v = strings.TrimSpace(v)
-	if v == "" || len([]rune(v)) > max {
-		return "", errInput(field, "must not be empty and at most "+strconv.Itoa(max)+" characters")
-	}
-	return v, nil
 }
 
 const insertJobActionSQL = `

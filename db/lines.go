@@ -58,23 +58,6 @@ type PicketLineUpdate struct {
 	GeofenceMeters *int
 }
 
-func validCoordinates(lat, lng *float64) error {
-	if lat != nil && (*lat < -90 || *lat > 90) {
-		return errInput("latitude", "must be between -90 and 90")
-	}
-	if lng != nil && (*lng < -180 || *lng > 180) {
-		return errInput("longitude", "must be between -180 and 180")
-	}
-	return nil
-}
-
-func validGeofence(m *int) error {
-	if m != nil && (*m < 10 || *m > 10000) {
-		return errInput("geofenceMeters", "must be between 10 and 10000")
-	}
-	return nil
-}
-
 const insertLineSQL = `
 INSERT INTO picket_lines (job_action_id, name, address, latitude, longitude, geofence_meters)
 SELECT id, $2, $3, $4, $5, $6 FROM job_actions WHERE id = $1

@@ -3,8 +3,6 @@ package db
 import (
 	"context"
 	"errors"
-	"net/mail"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,47 +35,6 @@ func scanMember(row pgx.Row) (*Member, error) {
 		return nil, err
 	}
 	return &m, nil
-}
-
-// NormalizeEmail trims and lower-cases an email address and checks its form.
-func NormalizeEmail(field, email string) (string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	if len(email) < 3 || len(email) > 254 {
-		return "", errInput(field, "enter a valid email address")
-	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || !strings.Contains(email[strings.IndexByte(email, '@')+1:], ".") {
-		return "", errInput(field, "enter a valid email address")
-	}
-	return email, nil
-}
-
-func normalizeName(field, name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len([]rune(name)) > 200 {
-		return "", errInput(field, "must be 1 to 200 characters")
-	}
-	return name, nil
-}
-
-// normalizePhone trims a phone number and checks it is made of digits and the
-// usual separators. The empty string means no phone.
-func normalizePhone(field, phone string) (string, error) {
-	phone = strings.TrimSpace(phone)
-	digits := 0
-	for _, r := range phone {
-		switch {
-		case r >= '0' && r <= '9':
-			digits++
-		case strings.ContainsRune("+-(). ", r):
-		default:
-			return "", errInput(field, "use digits, spaces and + - ( ) . only")
-		}
-	}
-	if phone != "" && (digits < 3 || len(phone) > 40) {
-		return "", errInput(field, "enter a phone number of 3 to 40 characters")
-	}
-	return phone, nil
 }
 
 const insertMemberSQL = `
