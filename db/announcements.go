@@ -174,7 +174,7 @@ func (s *Store) SetFanOutBatch(n int) { s.fanOutBatch = max(n, 1) }
 // reports how many it told; 0 means nothing is waiting. Each call is one
 // transaction that also deletes the batch, and concurrent callers on any
 // replica take different batches (SKIP LOCKED), so every recipient hears
-// once.
+// once. System only: the push worker runs it.
 func (s *Store) FanOutAnnouncements(ctx context.Context, actor Actor) (n int, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return 0, err

@@ -124,6 +124,7 @@ const (
 )
 
 // DropDevice forgets a token FCM no longer accepts, with its unsent messages.
+// System only: the push worker runs it.
 func (s *Store) DropDevice(ctx context.Context, actor Actor, token string) error {
 	if err := actor.requireSystem(); err != nil {
 		return err
@@ -140,7 +141,8 @@ func (s *Store) DropDevice(ctx context.Context, actor Actor, token string) error
 const purgeStaleDevicesSQL = `DELETE FROM devices WHERE last_seen_at < $1`
 
 // PurgeStaleDevices deletes tokens not registered again for
-// DeviceIdleLimit and reports how many went.
+// DeviceIdleLimit and reports how many went. System only: the push worker
+// runs it periodically.
 func (s *Store) PurgeStaleDevices(ctx context.Context, actor Actor) (int, error) {
 	if err := actor.requireSystem(); err != nil {
 		return 0, err

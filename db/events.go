@@ -148,9 +148,9 @@ const lineEventsAfterSQL = `SELECT * FROM line_events_after($1, $2, $3)`
 // LineEventsAfter reads, in one query, for each read up to limit events of
 // its line after its start, in order, and the line's latest sequence
 // number. A line may be read from several points (subscribers at different
-// places in its stream). It
-// serves live delivery, which checked the subscriber's right to watch each
-// line when it subscribed (WatchLine).
+// places in its stream). System only: it serves the realtime hub's live
+// delivery, which checked the subscriber's right to watch each line when it
+// subscribed (WatchLine).
 func (s *Store) LineEventsAfter(ctx context.Context, actor Actor, reads []LineRead, limit int) (_ map[LineRead]LinePage, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err
@@ -233,6 +233,7 @@ const memberEventsAfterSQL = `SELECT * FROM member_events_after($1, $2, $3)`
 
 // MemberEventsAfter reads, for each member with a cursor, up to limit
 // events after that member's cursor, grouped by member and in order.
+// System only: it serves the realtime hub's live delivery.
 func (s *Store) MemberEventsAfter(ctx context.Context, actor Actor, cursors map[string]int64, limit int) (_ []MemberEvent, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err
@@ -273,7 +274,8 @@ WITH le AS (DELETE FROM line_events WHERE occurred_at < $1)
 DELETE FROM member_events WHERE occurred_at < $1`
 
 // PurgeEvents deletes events older than the retention window. A client
-// resuming from a purged cursor is told to refetch.
+// resuming from a purged cursor is told to refetch. System only: the
+// server runs it periodically.
 func (s *Store) PurgeEvents(ctx context.Context, actor Actor, retention time.Duration) (err error) {
 	if err := actor.requireSystem(); err != nil {
 		return err

@@ -213,7 +213,7 @@ func (s *Store) JobActionsByIDs(ctx context.Context, actor Actor, ids []string) 
 const anyJobActionSQL = `SELECT EXISTS (SELECT 1 FROM job_actions)`
 
 // HasJobActions reports whether any job action exists, so the demo loader
-// only ever fills an empty database.
+// only ever fills an empty database. System only.
 func (s *Store) HasJobActions(ctx context.Context, actor Actor) (ok bool, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return false, err

@@ -42,8 +42,8 @@ INSERT INTO members (name, email, phone, role)
 VALUES ($1, $2, NULLIF($3, ''), $4)
 RETURNING ` + memberColumns
 
-// AddMember creates a member. It is an operator's command (the CLI and the
-// demo loader), so it takes no actor.
+// AddMember creates a member. System only: it is an operator's command (the
+// CLI and the demo loader), which no member asks for.
 func (s *Store) AddMember(ctx context.Context, actor Actor, in NewMember) (m *Member, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func (s *Store) AddMember(ctx context.Context, actor Actor, in NewMember) (m *Me
 
 const memberByEmailSQL = `SELECT ` + memberColumns + ` FROM members WHERE email = $1`
 
-// MemberByEmail finds a member for operator commands.
+// MemberByEmail finds a member for operator commands. System only.
 func (s *Store) MemberByEmail(ctx context.Context, actor Actor, email string) (m *Member, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err

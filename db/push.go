@@ -146,8 +146,9 @@ LEFT JOIN notification_preferences p ON p.member_id = s.member_id
 WHERE NOT ('SHIFT_REMINDER' = ANY (COALESCE(p.muted_kinds, '{}')))`
 
 // ScheduleReminders queues the shift reminders that have come due and
-// reports how many messages it queued. The push worker runs it
-// periodically; reminders live in the database, so they survive restarts.
+// reports how many messages it queued. System only: the push worker runs
+// it periodically; reminders live in the database, so they survive
+// restarts.
 func (s *Store) ScheduleReminders(ctx context.Context, actor Actor) (n int, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return 0, err
@@ -214,7 +215,7 @@ ORDER BY NOT t.urgent, t.next_attempt_at, t.id`
 // it took limit messages (counting those it closed as FAILED), or nil when
 // it caught up. Going on from there, a worker passes over a burst of
 // messages once; workers on several replicas never take the same row
-// (SKIP LOCKED).
+// (SKIP LOCKED). System only: the push worker runs it.
 func (s *Store) ClaimPush(ctx context.Context, actor Actor, limit int, lease time.Duration, after *PushPosition) (_ []PushMessage, next *PushPosition, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, nil, err
@@ -340,7 +341,7 @@ WHERE o.id = u.id AND o.status = 'SENDING'`
 // RecordPush writes what became of claimed messages, all in one statement:
 // a worker sending thousands a second records them in batches. A message
 // whose attempts reach maxAttempts and fails again goes to the dead-letter
-// state operators watch.
+// state operators watch. System only: the push worker runs it.
 func (s *Store) RecordPush(ctx context.Context, actor Actor, outcomes []PushOutcome, maxAttempts int) (err error) {
 	if err := actor.requireSystem(); err != nil {
 		return err
@@ -362,7 +363,7 @@ func (s *Store) RecordPush(ctx context.Context, actor Actor, outcomes []PushOutc
 	})
 }
 
-// PushCounts counts outbox messages by status, for operators.
+// PushCounts counts outbox messages by status, for operators. System only.
 func (s *Store) PushCounts(ctx context.Context, actor Actor) (map[PushStatus]int, error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err

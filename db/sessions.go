@@ -202,8 +202,8 @@ func (s *Store) newSession(ctx context.Context, tx pgx.Tx, memberID string) (*Se
 	return sess, nil
 }
 
-// StartSession opens a session for a member without a login code. It is for
-// operators (the token command), never exposed to clients.
+// StartSession opens a session for a member without a login code. System
+// only: it is for operators (the token command), never exposed to clients.
 func (s *Store) StartSession(ctx context.Context, actor Actor, memberID string) (sess *Session, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err
@@ -308,7 +308,8 @@ func (s *Store) Logout(ctx context.Context, actor Actor) (err error) {
 }
 
 // SessionActor returns the actor of a live session, checked on every request
-// so that logout and role changes take effect at once.
+// so that logout and role changes take effect at once. System only: the
+// authentication middleware asks it before the request has an actor.
 func (s *Store) SessionActor(ctx context.Context, actor Actor, sessionID, memberID string) (a Actor, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return Actor{}, err
@@ -332,7 +333,7 @@ WITH rl AS (DELETE FROM rate_limits WHERE window_start < $1 - interval '1 day'),
 SELECT 1`
 
 // PurgeExpired deletes rate-limit windows, login codes and sessions that
-// can no longer matter. The server runs it periodically.
+// can no longer matter. System only: the server runs it periodically.
 func (s *Store) PurgeExpired(ctx context.Context, actor Actor) (err error) {
 	if err := actor.requireSystem(); err != nil {
 		return err
