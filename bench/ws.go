@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/picketline/picketline/server/auth"
-	"github.com/picketline/picketline/server/push"
 )
 
 // The websocket and push scenarios: opt-in, not in the default set, since
@@ -58,7 +55,7 @@ func (o *wsOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.RestartEvents, "ws-restart-events", 3, "ws-restart: events committed on every line while the server is down")
 	fs.IntVar(&o.Handshakes, "ws-handshakes", 256, "websocket dials and inits the bench keeps in flight")
 	fs.IntVar(&o.PushDevices, "push-devices", 50000, "push: devices of members signed up on the announced line")
-	fs.Func("push-rates", "push: PUSH_RATE values to run, comma-separated (default: the server's default)", func(s string) error {
+	fs.Func("push-rates", fmt.Sprintf("push: PUSH_RATE values to run, comma-separated (default %d)", defaultPushRate), func(s string) error {
 		o.PushRates = nil
 		for _, f := range strings.Split(s, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -69,7 +66,7 @@ func (o *wsOptions) register(fs *flag.FlagSet) {
 		}
 		return nil
 	})
-	o.PushRates = []int{int(push.DefaultConfig.Rate)}
+	o.PushRates = []int{defaultPushRate}
 }
 
 // wsData is what the websocket scenarios seed on first use.
@@ -101,28 +98,24 @@ func (b *bench) wsSeed(ctx context.Context) (*wsData, error) {
 			n = max(n, o.RestartConns)
 		}
 	}
-	tokens, err := auth.NewTokens(b.secret, tokenTTL, nil)
-	if err != nil {
-		return nil, err
-	}
 	d := &wsData{}
-	now := time.Now()
-	var members, sessions [][]any
+	var members [][]any
+	var emails []string
 	for i := range n {
-		id, sid := newUUID(), newUUID()
-		members = append(members, []any{id, fmt.Sprintf("WS Coordinator %d", i), fmt.Sprintf("wscoord%06d@bench.picketline.test", i), "COORDINATOR"})
-		sessions = append(sessions, []any{sid, id, now.Add(24 * time.Hour)})
-		m := member{ID: uuidString(id)}
-		if m.Token, _, err = tokens.Issue(m.ID, uuidString(sid)); err != nil {
-			return nil, err
-		}
-		d.subs = append(d.subs, m)
+		id, email := newUUID(), fmt.Sprintf("wscoord%06d@bench.picketline.test", i)
+		members = append(members, []any{id, fmt.Sprintf("WS Coordinator %d", i), email, "COORDINATOR"})
+		emails = append(emails, email)
+		d.subs = append(d.subs, member{ID: uuidString(id)})
 	}
 	if _, err := b.pool.CopyFrom(ctx, pgx.Identifier{"members"}, []string{"id", "name", "email", "role"}, pgx.CopyFromRows(members)); err != nil {
 		return nil, fmt.Errorf("copy ws members: %w", err)
 	}
-	if _, err := b.pool.CopyFrom(ctx, pgx.Identifier{"sessions"}, []string{"id", "member_id", "expires_at"}, pgx.CopyFromRows(sessions)); err != nil {
-		return nil, fmt.Errorf("copy ws sessions: %w", err)
+	tokens, err := b.mint(ctx, emails)
+	if err != nil {
+		return nil, err
+	}
+	for i := range d.subs {
+		d.subs[i].Token = tokens[i]
 	}
 	shiftStart := b.data.Base.Add((seedDays + 2) * 24 * time.Hour)
 	var lines, shifts [][]any
@@ -180,7 +173,7 @@ func (b *bench) swapServer(s *serverProc) {
 	b.api = newAPIClient(s.URL, b.opts.Concurrency+b.opts.BgClients+16, false)
 }
 
-// restartServer starts the server binary again on the same database with
+// startAnotherServer starts the server binary again on the same database with
 // the bench's environment plus extra.
 func (b *bench) startAnotherServer(ctx context.Context, extra map[string]string) (*serverProc, error) {
 	env := maps.Clone(b.env)
@@ -201,7 +194,7 @@ func cpuOf(pid string) float64 {
 	return c
 }
 
-// poolResult turns a pool's counters into notes.
+// poolNotes turns a pool's counters into notes.
 func poolNotes(p *wsPool) []string {
 	return []string{fmt.Sprintf("subscribes %d, connections lost %d, failed dials %d, sequence gaps %d, repeats %d; errors: %s",
 		p.subscribed.Load(), p.drops.Load(), p.dialErrs.Load(), p.gaps.Load(), p.dups.Load(), p.errSummary())}
