@@ -1,7 +1,8 @@
 // Command bench is Picketline's load tool. It finds or starts a PostgreSQL,
 // creates a throwaway database on it, builds the server and runs it against
-// that database, seeds members, sessions, a strike, picket lines and shifts,
-// and then measures four scenarios:
+// that database, seeds members, a strike, picket lines and shifts, gets the
+// members' sessions and tokens from the server binary's token command, and
+// then measures four scenarios:
 //
 //	bare     the SQL of one sign-up on a raw pgx pool: the ceiling
 //	signups  the same work through the GraphQL API
@@ -200,6 +201,9 @@ func run(ctx context.Context, opts options) error {
 		"DATABASE_MAX_CONNS": strconv.Itoa(opts.Pool),
 		// Stop at once on SIGTERM; there is no load balancer to tell.
 		"UNREADY_DELAY_SECONDS": "0",
+		// The push scenarios set PUSH_RATE; push-floor sends as the
+		// server does only if both run with the same concurrency.
+		"PUSH_CONCURRENCY": strconv.Itoa(pushConcurrency),
 	}
 	srv, err := startServer(ctx, bin, maps.Clone(serverEnv))
 	if err != nil {
@@ -208,7 +212,10 @@ func run(ctx context.Context, opts options) error {
 	defer func() { warnIf("stop the server", srv.Stop()) }()
 	logf("server %s ready (pid %d)", srv.URL, srv.PID())
 
-	ds, err := seed(ctx, pg.dsn(dbName), []byte(jwtSecret), opts.Members, opts.Lines)
+	mint := func(ctx context.Context, emails []string) ([]string, error) {
+		return mintTokens(ctx, bin, serverEnv, emails)
+	}
+	ds, err := seed(ctx, pg.dsn(dbName), mint, opts.Members, opts.Lines)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -224,7 +231,7 @@ func run(ctx context.Context, opts options) error {
 
 	b := &bench{opts: opts, data: ds, pool: pool, server: srv,
 		api: newAPIClient(srv.URL, opts.Concurrency+opts.BgClients+16, false),
-		bin: bin, env: serverEnv, secret: []byte(jwtSecret), pg: pgProcs{postmaster: pg.postmaster, db: dbName}}
+		bin: bin, env: serverEnv, mint: mint, pg: pgProcs{postmaster: pg.postmaster, db: dbName}}
 	defer func() { b.api.close() }()
 	// ws-restart and push replace the server: stop whichever runs last.
 	defer func() { warnIf("stop the server", b.server.Stop()) }()

@@ -13,11 +13,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+)
 
-	"golang.org/x/time/rate"
-
-	"github.com/picketline/picketline/db"
-	"github.com/picketline/picketline/server/push"
+// The push worker's settings the bench runs every server with (as
+// PUSH_CONCURRENCY, and PUSH_RATE in the push scenario), so that push-floor
+// sends exactly as the server would. They are the server's defaults.
+const (
+	pushConcurrency = 32
+	defaultPushRate = 6000
 )
 
 // fakeFCM is an FCM v1 send endpoint on 127.0.0.1 that answers every
@@ -241,7 +244,7 @@ func (b *bench) push(ctx context.Context) (*scenarioReport, error) {
 		peak := maxInWindow(at, time.Second)
 		// The server's limiter lets rate/20 go at once after a pause, and the
 		// sends in flight when a window starts may arrive in it too.
-		burst := max(1, rate/20) + push.DefaultConfig.Concurrency
+		burst := max(1, rate/20) + pushConcurrency
 		res := Result{Name: name, Ops: len(at), ElapsedS: last.Seconds()}
 		if last > 0 {
 			res.Rate = float64(len(at)) / last.Seconds()
@@ -325,76 +328,4 @@ func (b *bench) signupImpact(name string, w signupWindows, pushTook time.Duratio
 	i.note = fmt.Sprintf("sign-ups paced to %.0f/s by %d clients: p99 %s before, %s during (the during window is the first %s after the push began, %s of it overlapping the push)",
 		b.opts.BgRate, b.opts.BgClients, fmtDur(i.before.P99), fmtDur(i.during.P99), w.duringTook.Round(time.Millisecond), overlap.Round(time.Millisecond))
 	return i.before, i.during, i
-}
-
-// pushFloor measures what the sends of a push alone do to sign-ups: the
-// bench hands PushDevices messages to the fake FCM through the Firebase
-// SDK, at each rate and concurrency the worker would use, with no database
-// work at all. No push through the outbox can cost less.
-func (b *bench) pushFloor(ctx context.Context) (*scenarioReport, error) {
-	fcm, err := startFakeFCM()
-	if err != nil {
-		return nil, err
-	}
-	defer fcm.srv.Close()
-	client, err := push.NewFCM(ctx, "bench-push", fcm.URL, true)
-	if err != nil {
-		return nil, err
-	}
-	devices := b.opts.WS.PushDevices
-	sr := &scenarioReport{Name: "push-floor"}
-	for _, rate := range b.opts.WS.PushRates {
-		name := fmt.Sprintf("push-floor/rate-%d", rate)
-		logf("push-floor: %d/s: %s of paced sign-ups before the sends", rate, b.opts.Duration)
-		var (
-			failed int
-			took   time.Duration
-		)
-		w := b.aroundSignups(ctx, fcm.reset, func(start time.Time) {
-			failed = sendDirect(ctx, client, devices, rate, push.DefaultConfig.Concurrency)
-			took = time.Since(start)
-		})
-		sBefore, sDuring, impact := b.signupImpact(name, w, took)
-		res := Result{Name: name, Ops: int(fcm.count.Load()), ElapsedS: took.Seconds(), Rate: float64(fcm.count.Load()) / took.Seconds(), Errors: failed}
-		res.Notes = append(res.Notes,
-			fmt.Sprintf("%d messages sent straight to the fake FCM in %s (%d failed)", fcm.count.Load(), took.Round(time.Millisecond), failed),
-			fmt.Sprintf("CPU while sending: %s", w.cpu),
-			impact.note)
-		sr.Results = append(sr.Results, res, sBefore, sDuring)
-		sr.Targets = append(sr.Targets, impact.target(fmt.Sprintf("sends alone at %d/s", rate)))
-		logf("push-floor: %d/s: %d messages in %s", rate, fcm.count.Load(), took.Round(time.Millisecond))
-	}
-	return sr, nil
-}
-
-// sendDirect sends n urgent messages to distinct tokens through client, at
-// most perSecond a second (the worker's limiter) by concurrency senders,
-// and reports how many failed.
-func sendDirect(ctx context.Context, client *push.FCM, n, perSecond, concurrency int) int {
-	limiter := rate.NewLimiter(rate.Limit(perSecond), max(1, perSecond/20))
-	jobs := make(chan int)
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Go(func() {
-			for i := range jobs {
-				m := db.PushMessage{
-					EventID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), DeviceToken: fmt.Sprintf("bench-floor-%d", i),
-					Platform: db.PlatformAndroid, Kind: db.NotifyUrgentAnnouncement, Urgent: true, ExpiresAt: time.Now().Add(time.Hour),
-				}
-				if client.Send(ctx, m) != nil {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	for i := range n {
-		if limiter.Wait(ctx) != nil {
-			break
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return int(failed.Load())
 }

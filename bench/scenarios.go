@@ -34,11 +34,12 @@ type bench struct {
 	pool   *pgxpool.Pool
 	server *serverProc
 	api    *apiClient
-	// bin, env and secret start the server again (ws-restart, push).
-	bin    string
-	env    map[string]string
-	secret []byte
-	ws     *wsData
+	// bin and env start the server again (ws-restart, push).
+	bin string
+	env map[string]string
+	// mint gets tokens for members seeded later (the websocket scenarios').
+	mint minter
+	ws   *wsData
 	// pg names the PostgreSQL processes whose CPU a scenario that samples
 	// its own window counts.
 	pg pgProcs

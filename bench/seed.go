@@ -9,8 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/picketline/picketline/server/auth"
 )
 
 // The shape of the seeded schedule. Every line gets seedDays × shiftsPerDay
@@ -60,16 +58,16 @@ func uuidString(u pgtype.UUID) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// minter gets an access token for the member of each email, in order, the
+// way an operator would: from the server binary's token command, which
+// starts a session for each.
+type minter func(ctx context.Context, emails []string) ([]string, error)
+
 // seed fills the migrated bench database on a connection of its own, with
-// COPY: a coordinator, n members with one session each, one strike, lines
-// picket lines and their shifts. It signs an access token per member with
-// secret, the server's own.
-func seed(ctx context.Context, dsn string, secret []byte, n, lines int) (*dataset, error) {
+// COPY: a coordinator, n members, one strike, lines picket lines and their
+// shifts; mint gives each member a session and a token.
+func seed(ctx context.Context, dsn string, mint minter, n, lines int) (*dataset, error) {
 	start := time.Now()
-	tokens, err := auth.NewTokens(secret, tokenTTL, nil)
-	if err != nil {
-		return nil, err
-	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
@@ -82,11 +80,14 @@ func seed(ctx context.Context, dsn string, secret []byte, n, lines int) (*datase
 	// Members, the coordinator first.
 	ids := make([]pgtype.UUID, n+1)
 	rows := make([][]any, n+1)
+	emails := make([]string, n)
 	for i := range ids {
 		ids[i] = newUUID()
 		name, email, role := fmt.Sprintf("Bench Member %d", i), fmt.Sprintf("member%06d@bench.picketline.test", i), "MEMBER"
 		if i == 0 {
 			name, email, role = "Bench Coordinator", "coordinator@bench.picketline.test", "COORDINATOR"
+		} else {
+			emails[i-1] = email
 		}
 		rows[i] = []any{ids[i], name, email, role}
 	}
@@ -95,20 +96,13 @@ func seed(ctx context.Context, dsn string, secret []byte, n, lines int) (*datase
 	}
 	ds.Coordinator = uuidString(ids[0])
 
-	// One session per member, and a token bound to it.
-	sessions := make([][]any, n)
+	tokens, err := mint(ctx, emails)
+	if err != nil {
+		return nil, err
+	}
 	ds.Members = make([]member, n)
 	for i := range n {
-		sid := newUUID()
-		sessions[i] = []any{sid, ids[i+1], now.Add(24 * time.Hour)}
-		m := member{ID: uuidString(ids[i+1])}
-		if m.Token, _, err = tokens.Issue(m.ID, uuidString(sid)); err != nil {
-			return nil, err
-		}
-		ds.Members[i] = m
-	}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"sessions"}, []string{"id", "member_id", "expires_at"}, pgx.CopyFromRows(sessions)); err != nil {
-		return nil, fmt.Errorf("copy sessions: %w", err)
+		ds.Members[i] = member{ID: uuidString(ids[i+1]), Token: tokens[i]}
 	}
 
 	err = conn.QueryRow(ctx, `INSERT INTO job_actions (name, kind, employer, starts_at)

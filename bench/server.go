@@ -97,14 +97,7 @@ func startServer(ctx context.Context, bin string, env map[string]string) (*serve
 	env["HOST"] = "127.0.0.1"
 	env["PORT"] = strconv.Itoa(port)
 	cmd := exec.Command(bin, "serve")
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); env[k] == "" {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd.Env = environ(env)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &prefixWriter{w: os.Stderr, prefix: "  server| "}
 	if err := cmd.Start(); err != nil {
@@ -120,6 +113,40 @@ func startServer(ctx context.Context, bin string, env map[string]string) (*serve
 		return nil, err
 	}
 	return s, nil
+}
+
+// environ is this process's environment with env on top.
+func environ(env map[string]string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); env[k] == "" {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// mintTokens runs `picketline token --emails -` with the bench's server
+// environment: the command starts a session for the member of each email
+// and prints a token for it, valid for tokenTTL, one a line in order.
+func mintTokens(ctx context.Context, bin string, env map[string]string, emails []string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, bin, "token", "--emails", "-", "--ttl", tokenTTL.String())
+	cmd.Env = environ(env)
+	cmd.Stdin = strings.NewReader(strings.Join(emails, "\n") + "\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("picketline token --emails: %w\n%s", err, stderr.Bytes())
+	}
+	tokens := strings.Fields(string(out))
+	if len(tokens) != len(emails) {
+		return nil, fmt.Errorf("picketline token --emails printed %d tokens for %d emails", len(tokens), len(emails))
+	}
+	return tokens, nil
 }
 
 // PID is the server's process id.

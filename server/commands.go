@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -52,43 +54,94 @@ func memberAddCommand(ctx context.Context, cfg config, args []string, stdout, st
 	return nil
 }
 
-func tokenCommand(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
+func tokenCommand(ctx context.Context, cfg config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	email := fs.String("email", "", "the member's email address (required)")
+	email := fs.String("email", "", "the member's email address")
+	emails := fs.String("emails", "", "a file of email addresses, one a line (- for standard input): print a token for each, in the same order")
 	ttl := fs.Duration("ttl", auth.DefaultTTL, "how long the token is valid")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *email == "" {
-		return fmt.Errorf("token needs --email")
+	switch {
+	case *email == "" && *emails == "":
+		return fmt.Errorf("token needs --email or --emails")
+	case *email != "" && *emails != "":
+		return fmt.Errorf("token takes --email or --emails, not both")
 	}
 	if *ttl <= 0 || *ttl > 30*24*time.Hour {
 		return fmt.Errorf("--ttl must be between 1s and 720h")
+	}
+	var list []string
+	if *emails != "" {
+		var err error
+		if list, err = readEmails(*emails, stdin); err != nil {
+			return err
+		}
 	}
 	store, closeStore, err := openStore(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	m, err := store.MemberByEmail(ctx, db.System, *email)
-	if err != nil {
-		return err
-	}
-	sess, err := store.StartSession(ctx, db.System, m.ID)
-	if err != nil {
-		return err
-	}
 	tokens, err := auth.NewTokens(cfg.JWTSecret, auth.DefaultTTL, nil)
 	if err != nil {
 		return err
 	}
-	token, _, err := tokens.IssueTTL(m.ID, sess.ID, *ttl)
-	if err != nil {
+	var sessions []*db.Session
+	if *email != "" {
+		m, err := store.MemberByEmail(ctx, db.System, *email)
+		if err != nil {
+			return err
+		}
+		sess, err := store.StartSession(ctx, db.System, m.ID)
+		if err != nil {
+			return err
+		}
+		sessions = []*db.Session{sess}
+	} else if sessions, err = store.StartSessionsByEmail(ctx, db.System, list); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, token)
-	return nil
+	out := bufio.NewWriter(stdout)
+	for _, sess := range sessions {
+		token, _, err := tokens.IssueTTL(sess.Member.ID, sess.ID, *ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, token)
+	}
+	return out.Flush()
+}
+
+// readEmails reads the token command's list of emails, one a line, from
+// the file name or, for "-", from stdin. A blank line is refused rather than
+// skipped, so that line n of the output is always the token for line n.
+func readEmails(name string, stdin io.Reader) ([]string, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var emails []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			return nil, fmt.Errorf("--emails %s: line %d is blank; give one email a line", name, len(emails)+1)
+		}
+		emails = append(emails, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--emails %s: %w", name, err)
+	}
+	if len(emails) == 0 {
+		return nil, fmt.Errorf("--emails %s lists no email", name)
+	}
+	return emails, nil
 }
 
 func demoCommand(ctx context.Context, cfg config, stdout, stderr io.Writer) error {

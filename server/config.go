@@ -7,15 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/picketline/picketline/server/auth"
 	"github.com/picketline/picketline/server/push"
@@ -58,92 +54,108 @@ type config struct {
 
 func (c config) dev() bool { return c.Env == "dev" }
 
+// A setting is one environment variable of the server. The parser, the
+// defaults, the start-up line and README.md's Configuration table (checked
+// by a test) all come from the one list in settings, so they cannot
+// disagree.
+type setting struct {
+	Name string
+	// Default is the value taken when the variable is unset or empty.
+	// Where there is none, Unset says what an unset variable means.
+	Default string
+	Unset   string
+	Meaning string
+	// Var is the setting's field of the config.
+	Var settingVar
+}
+
+// settings declares every variable, in the order of the README's table,
+// each bound to its field of c.
+func (c *config) settings() []setting {
+	d := push.DefaultConfig
+	return []setting{
+		{Name: "PORT", Default: "8080", Meaning: "HTTP port",
+			Var: count(&c.Port)},
+		{Name: "HOST", Unset: "all interfaces", Meaning: "address to listen on",
+			Var: textVar{&c.Host}},
+		{Name: "DATABASE_URL", Unset: "embedded PostgreSQL in `DATA_DIR/postgres`", Meaning: "PostgreSQL URL; required in `prod`",
+			Var: databaseVar{url: &c.DatabaseURL, dataDir: &c.DataDir}},
+		{Name: "DATABASE_MAX_CONNS", Default: "16", Meaning: "connection pool size",
+			Var: count(&c.DBMaxConns)},
+		{Name: "JWT_SECRET", Unset: "created in `DATA_DIR/jwt-secret` in `dev`", Meaning: fmt.Sprintf("access-token signing secret; at least %d bytes, required in `prod`", auth.MinSecretBytes),
+			Var: secretVar{&c.JWTSecret}},
+		{Name: "ALLOWED_ORIGINS", Unset: "none", Meaning: "comma-separated browser origins allowed by CORS",
+			Var: listVar{&c.AllowedOrigins}},
+		{Name: "APP_ENV", Default: "dev", Meaning: "`dev` (text logs, GraphiQL, introspection) or `prod` (JSON logs, no introspection or suggestions)",
+			Var: choiceVar{p: &c.Env, allowed: []string{"dev", "prod"}}},
+		{Name: "DATA_DIR", Default: ".data", Meaning: "where the embedded database and the dev secret live",
+			Var: textVar{&c.DataDir}},
+		{Name: "LOG_LEVEL", Default: "info", Meaning: "`debug`, `info`, `warn`, `error`",
+			Var: levelVar{&c.LogLevel}},
+		{Name: "DRAIN_TIMEOUT_SECONDS", Default: "15", Meaning: "how long shutdown waits for requests in flight",
+			Var: seconds(&c.DrainTimeout)},
+		{Name: "UNREADY_DELAY_SECONDS", Default: "0", Meaning: "on a stop signal, how long to keep serving with `/readyz` at 503 before closing websockets (set it to your load balancer's probe interval)",
+			Var: seconds(&c.UnreadyDelay)},
+		{Name: "EVENT_RETENTION_DAYS", Default: "7", Meaning: "how long live events are kept for clients resuming by cursor",
+			Var: days(&c.EventRetention)},
+		{Name: "WS_MAX_SUBSCRIPTIONS", Default: "50", Meaning: "subscriptions allowed on one websocket",
+			Var: count(&c.WSMaxSubscriptions)},
+		{Name: "LOGIN_CODE_SENDER", Default: "log", Meaning: "how login codes reach members; `prod` must set `log` explicitly",
+			Var: textVar{&c.LoginCodeSender}},
+		{Name: "FIREBASE_PROJECT_ID", Unset: "none", Meaning: "send push notifications through Firebase Cloud Messaging; without it they are logged",
+			Var: textVar{&c.FirebaseProjectID}},
+		{Name: "GOOGLE_APPLICATION_CREDENTIALS", Unset: "none", Meaning: "the service account file the Firebase Admin SDK uses",
+			Var: textVar{&c.GoogleCredentials}},
+		{Name: "FCM_ENDPOINT", Unset: "FCM", Meaning: "another FCM address (a fake for tests; without credentials it is called unauthenticated)",
+			Var: urlVar{&c.FCMEndpoint}},
+		{Name: "PUSH_RATE", Default: strconv.Itoa(int(d.Rate)), Meaning: "push messages handed to FCM per second, at most (FCM allows 10,000 per project)",
+			Var: count(&c.Push.Rate).atLeast(1)},
+		{Name: "PUSH_CONCURRENCY", Default: strconv.Itoa(d.Concurrency), Meaning: "push sends in flight",
+			Var: count(&c.Push.Concurrency).atLeast(1)},
+		{Name: "PUSH_MAX_ATTEMPTS", Default: strconv.Itoa(d.MaxAttempts), Meaning: "attempts before a message is dead-lettered (`push_outbox.status = 'DEAD'`)",
+			Var: count(&c.Push.MaxAttempts)},
+		{Name: "PUSH_BACKOFF_MS", Default: strconv.Itoa(int(d.BaseBackoff / time.Millisecond)), Meaning: "first retry delay; it doubles each attempt, and never undercuts FCM's `Retry-After`",
+			Var: milliseconds(&c.Push.BaseBackoff).atLeast(1)},
+		{Name: "DEBUG_ADDR", Unset: "off", Meaning: "serve Go's profiler (`/debug/pprof/`) on this address, e.g. `127.0.0.1:6060`; keep it private",
+			Var: textVar{&c.DebugAddr}},
+	}
+}
+
+// loadConfig reads every setting from the environment, an empty variable
+// counting as unset, then checks the rules that span settings.
 func loadConfig(getenv func(string) string) (config, error) {
-	c := config{
-		Env:             envOr(getenv, "APP_ENV", "dev"),
-		Host:            getenv("HOST"),
-		DatabaseURL:     getenv("DATABASE_URL"),
-		DataDir:         envOr(getenv, "DATA_DIR", ".data"),
-		LoginCodeSender: getenv("LOGIN_CODE_SENDER"),
-		DebugAddr:       getenv("DEBUG_ADDR"),
-	}
-	var err error
-	if c.Env != "dev" && c.Env != "prod" {
-		return c, fmt.Errorf("APP_ENV must be dev or prod, not %q", c.Env)
-	}
-	if c.Port, err = intEnv(getenv, "PORT", 8080); err != nil {
-		return c, err
-	}
-	if c.DBMaxConns, err = intEnv(getenv, "DATABASE_MAX_CONNS", 16); err != nil {
-		return c, err
-	}
-	drain, err := intEnv(getenv, "DRAIN_TIMEOUT_SECONDS", 15)
-	if err != nil {
-		return c, err
-	}
-	c.DrainTimeout = time.Duration(drain) * time.Second
-	unready, err := intEnv(getenv, "UNREADY_DELAY_SECONDS", 0)
-	if err != nil {
-		return c, err
-	}
-	c.UnreadyDelay = time.Duration(unready) * time.Second
-	days, err := intEnv(getenv, "EVENT_RETENTION_DAYS", 7)
-	if err != nil {
-		return c, err
-	}
-	c.EventRetention = time.Duration(days) * 24 * time.Hour
-	if c.WSMaxSubscriptions, err = intEnv(getenv, "WS_MAX_SUBSCRIPTIONS", 50); err != nil {
-		return c, err
-	}
-	c.FirebaseProjectID = getenv("FIREBASE_PROJECT_ID")
-	c.FCMEndpoint = getenv("FCM_ENDPOINT")
-	c.GoogleCredentials = getenv("GOOGLE_APPLICATION_CREDENTIALS")
-	c.Push = push.DefaultConfig
-	rateLimit, err := intEnv(getenv, "PUSH_RATE", int(push.DefaultConfig.Rate))
-	if err != nil {
-		return c, err
-	}
-	c.Push.Rate = float64(max(rateLimit, 1))
-	if c.Push.Concurrency, err = intEnv(getenv, "PUSH_CONCURRENCY", push.DefaultConfig.Concurrency); err != nil {
-		return c, err
-	}
-	c.Push.Concurrency = max(c.Push.Concurrency, 1)
-	if c.Push.MaxAttempts, err = intEnv(getenv, "PUSH_MAX_ATTEMPTS", push.DefaultConfig.MaxAttempts); err != nil {
-		return c, err
-	}
-	backoff, err := intEnv(getenv, "PUSH_BACKOFF_MS", int(push.DefaultConfig.BaseBackoff/time.Millisecond))
-	if err != nil {
-		return c, err
-	}
-	c.Push.BaseBackoff = time.Duration(max(backoff, 1)) * time.Millisecond
-	if err := c.LogLevel.UnmarshalText([]byte(envOr(getenv, "LOG_LEVEL", "info"))); err != nil {
-		return c, fmt.Errorf("LOG_LEVEL: %w", err)
-	}
-	for _, o := range strings.Split(getenv("ALLOWED_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.AllowedOrigins = append(c.AllowedOrigins, o)
+	// The push worker's timings that no variable sets keep their defaults.
+	c := config{Push: push.DefaultConfig}
+	given := map[string]bool{}
+	for _, s := range c.settings() {
+		v := getenv(s.Name)
+		given[s.Name] = v != ""
+		if v == "" {
+			v = s.Default
+		}
+		if err := s.Var.Set(s.Name, v); err != nil {
+			return c, err
 		}
 	}
-	if s := getenv("JWT_SECRET"); s != "" {
-		c.JWTSecret = []byte(s)
-	}
+	return c, c.check(given)
+}
+
+// check applies the rules that span settings; given tells which variables
+// the environment set.
+func (c *config) check(given map[string]bool) error {
 	switch {
 	case c.Env == "prod" && len(c.JWTSecret) < auth.MinSecretBytes:
-		return c, fmt.Errorf("APP_ENV=prod needs JWT_SECRET of at least %d bytes", auth.MinSecretBytes)
+		return fmt.Errorf("APP_ENV=prod needs JWT_SECRET of at least %d bytes", auth.MinSecretBytes)
 	case c.Env == "prod" && c.DatabaseURL == "":
-		return c, errors.New("APP_ENV=prod needs DATABASE_URL")
-	case c.Env == "prod" && c.LoginCodeSender != "log":
-		return c, errors.New("APP_ENV=prod needs LOGIN_CODE_SENDER=log (login codes are written to the server log)")
+		return errors.New("APP_ENV=prod needs DATABASE_URL")
+	case c.Env == "prod" && (!given["LOGIN_CODE_SENDER"] || c.LoginCodeSender != "log"):
+		return errors.New("APP_ENV=prod needs LOGIN_CODE_SENDER=log (login codes are written to the server log)")
 	case c.JWTSecret != nil && len(c.JWTSecret) < auth.MinSecretBytes:
-		return c, fmt.Errorf("JWT_SECRET must be at least %d bytes", auth.MinSecretBytes)
+		return fmt.Errorf("JWT_SECRET must be at least %d bytes", auth.MinSecretBytes)
+	case c.LoginCodeSender != "log":
+		return fmt.Errorf("LOGIN_CODE_SENDER %q is not known (only log)", c.LoginCodeSender)
 	}
-	if c.LoginCodeSender == "" {
-		c.LoginCodeSender = "log"
-	}
-	if c.LoginCodeSender != "log" {
-		return c, fmt.Errorf("LOGIN_CODE_SENDER %q is not known (only log)", c.LoginCodeSender)
-	}
-	return c, nil
+	return nil
 }
 
 // ensureSecret loads the token secret kept in the data directory, creating
@@ -170,68 +182,13 @@ func (c *config) ensureSecret() error {
 	return os.WriteFile(path, append(c.JWTSecret, '\n'), 0o600)
 }
 
-// logValue prints the configuration with secrets masked.
+// LogValue is the start-up line's view of the configuration: every
+// setting under its variable's name, secrets masked.
 func (c config) LogValue() slog.Value {
-	dbURL := "embedded PostgreSQL in " + filepath.Join(c.DataDir, "postgres")
-	if c.DatabaseURL != "" {
-		dbURL = maskURL(c.DatabaseURL)
+	settings := c.settings()
+	attrs := make([]slog.Attr, len(settings))
+	for i, s := range settings {
+		attrs[i] = slog.String(s.Name, s.Var.String())
 	}
-	return slog.GroupValue(
-		slog.String("env", c.Env),
-		slog.String("addr", c.Host+":"+strconv.Itoa(c.Port)),
-		slog.String("database", dbURL),
-		slog.Int("dbMaxConns", c.DBMaxConns),
-		slog.String("jwtSecret", mask(c.JWTSecret)),
-		slog.Any("allowedOrigins", c.AllowedOrigins),
-		slog.String("dataDir", c.DataDir),
-		slog.String("logLevel", c.LogLevel.String()),
-		slog.Duration("drainTimeout", c.DrainTimeout),
-		slog.Duration("unreadyDelay", c.UnreadyDelay),
-		slog.Duration("eventRetention", c.EventRetention),
-		slog.Int("wsMaxSubscriptions", c.WSMaxSubscriptions),
-		slog.String("firebaseProject", c.FirebaseProjectID),
-		slog.String("fcmEndpoint", c.FCMEndpoint),
-		slog.Float64("pushRate", c.Push.Rate),
-		slog.Int("pushConcurrency", c.Push.Concurrency),
-		slog.Int("pushMaxAttempts", c.Push.MaxAttempts),
-		slog.String("loginCodeSender", c.LoginCodeSender),
-	)
-}
-
-func mask(secret []byte) string {
-	if len(secret) == 0 {
-		return "(from data dir)"
-	}
-	return fmt.Sprintf("(%d bytes)", len(secret))
-}
-
-// maskURL names the database without any secret, whatever form the
-// connection string takes (a URL with the password in its user part or in
-// a parameter, or keyword=value pairs).
-func maskURL(raw string) string {
-	cfg, err := pgconn.ParseConfig(raw)
-	if err != nil {
-		return "(unparsable)"
-	}
-	u := url.URL{Scheme: "postgres", User: url.User(cfg.User), Host: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), Path: "/" + cfg.Database}
-	return u.String()
-}
-
-func envOr(getenv func(string) string, key, def string) string {
-	if v := getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-func intEnv(getenv func(string) string, key string, def int) (int, error) {
-	v := getenv(key)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s must be a whole number, not %q", key, v)
-	}
-	return n, nil
+	return slog.GroupValue(attrs...)
 }

@@ -265,10 +265,16 @@ func (s *testServer) cli(t testing.TB, args ...string) (string, error) {
 
 func runCLI(t testing.TB, env map[string]string, args ...string) (string, error) {
 	t.Helper()
+	return runCLIWithInput(t, env, "", args...)
+}
+
+// runCLIWithInput is runCLI with stdin reading input.
+func runCLIWithInput(t testing.TB, env map[string]string, input string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, args, getenvOf(env), strings.NewReader(""), &stdout, &stderr)
+	err := run(ctx, args, getenvOf(env), strings.NewReader(input), &stdout, &stderr)
 	if err != nil {
 		return stdout.String(), fmt.Errorf("picketline %s: %w\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
 	}

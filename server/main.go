@@ -3,7 +3,7 @@
 //	picketline [serve]        serve the API (the default)
 //	picketline migrate        apply the schema migrations and exit
 //	picketline member add     add a member
-//	picketline token          print an access token for a member
+//	picketline token          print access tokens for members
 //	picketline demo           fill an empty database with a demo strike
 package main
 
@@ -34,6 +34,9 @@ commands:
                         add a member and print its id
   token --email E [--ttl 15m]
                         print an access token for that member
+  token --emails FILE [--ttl 15m]
+                        print an access token for each member FILE lists,
+                        one email a line (- for standard input), in order
   demo                  fill an empty database with a demo strike
 
 configuration comes from the environment: PORT, DATABASE_URL, JWT_SECRET,
@@ -67,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return memberAddCommand(ctx, cfg, args[1:], stdout, stderr)
 	case "token":
-		return tokenCommand(ctx, cfg, args, stdout, stderr)
+		return tokenCommand(ctx, cfg, args, stdin, stdout, stderr)
 	case "demo":
 		return demoCommand(ctx, cfg, stdout, stderr)
 	case "help", "-h", "--help":
