@@ -238,10 +238,7 @@ func TestInputIsValidated(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dbtest.WantCode(t, c.err, db.CodeBadUserInput)
-			var de *db.Error
-			errorsAs(c.err, &de)
-			if de.Field != c.field {
+			if de := dbtest.WantCode(t, c.err, db.CodeBadUserInput); de.Field != c.field {
 				t.Fatalf("field %q, want %q", de.Field, c.field)
 			}
 		})

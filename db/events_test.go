@@ -1,10 +1,11 @@
 package db_test
 
 import (
-	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/picketline/picketline/db"
 )
@@ -54,11 +55,11 @@ func TestLineEventsAfterPagesEachLineInOneRead(t *testing.T) {
 		return seqs
 	}
 	// One line read from two points: a page each, at most 2 events long.
-	if got, want := seqsOf(reads[0]), []int64{2, 3}; !slices.Equal(got, want) {
-		t.Fatalf("busy line after 1: seqs %v, want %v", got, want)
+	if diff := cmp.Diff([]int64{2, 3}, seqsOf(reads[0])); diff != "" {
+		t.Fatalf("busy line after 1: seqs (-want +got):\n%s", diff)
 	}
-	if got, want := seqsOf(reads[1]), []int64{busyLatest}; !slices.Equal(got, want) {
-		t.Fatalf("busy line after %d: seqs %v, want %v", busyLatest-1, got, want)
+	if diff := cmp.Diff([]int64{busyLatest}, seqsOf(reads[1])); diff != "" {
+		t.Fatalf("busy line after %d: seqs (-want +got):\n%s", busyLatest-1, diff)
 	}
 	if page := pages[reads[2]]; len(page.Events) != 0 || page.Latest != quietLatest {
 		t.Fatalf("quiet line: %d events latest %d, want none and latest %d", len(page.Events), page.Latest, quietLatest)

@@ -6,8 +6,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
-
 func pgCode(err error) (code, constraint string) {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

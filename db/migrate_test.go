@@ -74,6 +74,9 @@ SELECT id::text FROM m ORDER BY id`, audience)
 	}
 	migrated := make(chan error, 1)
 	go func() { migrated <- db.Migrate(ctx, conn) }()
+	// PostgreSQL tells no one when a backend starts waiting for a lock;
+	// pg_locks is the only place it shows, so the test looks there until
+	// it does (or the migration ends, which fails the test).
 	for waiting := false; !waiting; {
 		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted)`, conn.PgConn().PID()).Scan(&waiting); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/picketline/picketline/db"
 )
 
@@ -37,11 +39,9 @@ func TestOpenShiftsOffersOnlyShiftsTheMemberCanTake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := ids(page.Shifts)
-	want := []string{open1.ID, open2.ID}
-	if !equal(got, want) {
-		t.Fatalf("open shifts %v, want %v (held %s, overlapping %s, full %s, cancelled %s, started %s)",
-			got, want, held.ID, overlapping.ID, full.ID, cancelled.ID, startingSoon.ID)
+	if diff := cmp.Diff([]string{open1.ID, open2.ID}, ids(page.Shifts)); diff != "" {
+		t.Fatalf("open shifts (-want +got):\n%s\n(held %s, overlapping %s, full %s, cancelled %s, started %s)",
+			diff, held.ID, overlapping.ID, full.ID, cancelled.ID, startingSoon.ID)
 	}
 }
 
@@ -69,16 +69,16 @@ func TestOpenShiftsPagesWithCursors(t *testing.T) {
 		}
 		after = db.ShiftCursor(page.Shifts[len(page.Shifts)-1])
 	}
-	if !equal(got, want) {
-		t.Fatalf("paged %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("paged by three (-want +got):\n%s", diff)
 	}
 	from, to := b.Clock.Now().Add(29*time.Hour), b.Clock.Now().Add(39*time.Hour)
 	page, err := b.Store.OpenShifts(b.Ctx, a, db.OpenShiftsQuery{From: &from, To: &to})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equal(ids(page.Shifts), want[1:3]) {
-		t.Fatalf("window [%v, %v): %v, want %v", from, to, ids(page.Shifts), want[1:3])
+	if diff := cmp.Diff(want[1:3], ids(page.Shifts)); diff != "" {
+		t.Fatalf("window [%v, %v) (-want +got):\n%s", from, to, diff)
 	}
 	other := b.Line()
 	otherShift := b.ShiftOn(other, 24*time.Hour, 3)
@@ -86,8 +86,8 @@ func TestOpenShiftsPagesWithCursors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equal(ids(page.Shifts), []string{otherShift.ID}) {
-		t.Fatalf("by job action: %v", ids(page.Shifts))
+	if diff := cmp.Diff([]string{otherShift.ID}, ids(page.Shifts)); diff != "" {
+		t.Fatalf("by job action (-want +got):\n%s", diff)
 	}
 }
 
@@ -116,8 +116,8 @@ func TestMyShiftsListsUpcomingActiveSignupsSoonestFirst(t *testing.T) {
 	for _, s := range mine {
 		got = append(got, s.ShiftID)
 	}
-	if !equal(got, []string{sooner.ID, later.ID}) {
-		t.Fatalf("my shifts %v, want %v", got, []string{sooner.ID, later.ID})
+	if diff := cmp.Diff([]string{sooner.ID, later.ID}, got); diff != "" {
+		t.Fatalf("my shifts (-want +got):\n%s", diff)
 	}
 }
 
@@ -127,16 +127,4 @@ func ids(shifts []*db.Shift) []string {
 		out = append(out, s.ID)
 	}
 	return out
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

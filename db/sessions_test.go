@@ -126,9 +126,7 @@ func TestLoginCodeRequestsAreRateLimited(t *testing.T) {
 			}
 		}
 		_, err := b.Store.RequestLoginCode(b.Ctx, email, "192.0.2.1")
-		dbtest.WantCode(t, err, db.CodeRateLimited)
-		var de *db.Error
-		errorsAs(err, &de)
+		de := dbtest.WantCode(t, err, db.CodeRateLimited)
 		if de.RetryAfterSeconds <= 0 || de.RetryAfterSeconds > int(db.LoginCodeEmailLimit.Window.Seconds()) {
 			t.Fatalf("retryAfterSeconds %d", de.RetryAfterSeconds)
 		}
@@ -159,10 +157,7 @@ func TestLoginCodeRequestsAreRateLimitedPerAddress(t *testing.T) {
 func TestRefreshTokenRotatesAndReuseRevokesTheSession(t *testing.T) {
 	b := setup(t)
 	m := b.Member(db.RoleMember)
-	sess, err := b.Store.StartSession(b.Ctx, db.System, m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := b.Session(m.ID)
 	next, err := b.Store.RefreshSession(b.Ctx, sess.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
@@ -182,14 +177,11 @@ func TestRefreshTokenRotatesAndReuseRevokesTheSession(t *testing.T) {
 func TestLogoutEndsTheSession(t *testing.T) {
 	b := setup(t)
 	m := b.Member(db.RoleMember)
-	sess, err := b.Store.StartSession(b.Ctx, db.System, m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := b.Session(m.ID)
 	if err := b.Store.Logout(b.Ctx, db.Actor{MemberID: m.ID, SessionID: sess.ID, Role: m.Role}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.Store.SessionActor(b.Ctx, db.System, sess.ID, m.ID)
+	_, err := b.Store.SessionActor(b.Ctx, db.System, sess.ID, m.ID)
 	dbtest.WantCode(t, err, db.CodeUnauthenticated)
 	_, err = b.Store.RefreshSession(b.Ctx, sess.RefreshToken)
 	dbtest.WantCode(t, err, db.CodeUnauthenticated)
@@ -198,12 +190,9 @@ func TestLogoutEndsTheSession(t *testing.T) {
 func TestSessionsExpire(t *testing.T) {
 	b := setup(t)
 	m := b.Member(db.RoleMember)
-	sess, err := b.Store.StartSession(b.Ctx, db.System, m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := b.Session(m.ID)
 	b.Clock.Advance(db.SessionTTL + time.Minute)
-	_, err = b.Store.RefreshSession(b.Ctx, sess.RefreshToken)
+	_, err := b.Store.RefreshSession(b.Ctx, sess.RefreshToken)
 	dbtest.WantCode(t, err, db.CodeUnauthenticated)
 }
 

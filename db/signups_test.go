@@ -165,9 +165,7 @@ func TestCapacityCannotDropBelowSignedUp(t *testing.T) {
 	b.SignUp(b.NewMember(), sh)
 	one := 1
 	_, err := b.Store.UpdateShift(b.Ctx, b.Staff, db.ShiftUpdate{ID: sh.ID, Capacity: &one})
-	dbtest.WantCode(t, err, db.CodeBadUserInput)
-	var de *db.Error
-	if errorsAs(err, &de); de.Field != "capacity" {
+	if de := dbtest.WantCode(t, err, db.CodeBadUserInput); de.Field != "capacity" {
 		t.Fatalf("field %q, want capacity", de.Field)
 	}
 }

@@ -50,200 +50,214 @@ func wantRefused(t *testing.T, r *gqlResponse, what string) {
 func TestLoginFlow(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
-	m := s.addMember(t, db.RoleMember)
 
-	// A member's email and a stranger's get the very same answer, and only
-	// the member gets a code.
-	mark := s.log.mark()
-	known := s.gql(t, "", `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": m.Email})
-	stranger := s.gql(t, "", `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": "nobody@example.org"})
-	if known.Status != http.StatusOK || string(known.Body) != `{"data":{"requestLoginCode":true}}` {
-		t.Fatalf("requestLoginCode for a member: %s", known)
-	}
-	if stranger.Status != known.Status || string(stranger.Body) != string(known.Body) {
-		t.Fatalf("requestLoginCode for a stranger answered %s, for a member %s: they must not differ", stranger, known)
-	}
-	line := s.log.waitAfter(t, mark, waitTimeout, func(l string) bool { return loginCodePattern.MatchString(l) })
-	code := loginCodePattern.FindStringSubmatch(line)[2]
-	if got := loginCodePattern.FindStringSubmatch(line)[1]; got != m.Email {
-		t.Fatalf("login code sent to %s, want %s", got, m.Email)
-	}
-	for _, l := range s.log.Lines()[mark:] {
-		if strings.Contains(l, "nobody@example.org") {
-			t.Fatalf("the server acted on a stranger's email: %s", l)
+	t.Run("a stranger's email gets the member's answer and no code", func(t *testing.T) {
+		m := s.addMember(t, db.RoleMember)
+		mark := s.log.mark()
+		known := s.gql(t, "", `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": m.Email})
+		stranger := s.gql(t, "", `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": "nobody@example.org"})
+		if known.Status != http.StatusOK || string(known.Body) != `{"data":{"requestLoginCode":true}}` {
+			t.Fatalf("requestLoginCode for a member: %s", known)
 		}
-	}
-
-	// A wrong code is refused; the right one still works after it.
-	wrong := fmt.Sprintf("%06d", (atoi(t, code)+1)%1000000)
-	r := s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": wrong}, "UNAUTHENTICATED")
-	if r.HasData() {
-		t.Fatalf("wrong code answered data: %s", r)
-	}
-	var v struct{ VerifyLoginCode authPayload }
-	before := time.Now()
-	s.do(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, &v)
-	sess := v.VerifyLoginCode
-	if sess.AccessToken == "" || sess.RefreshToken == "" {
-		t.Fatalf("verifyLoginCode gave no tokens: %+v", sess)
-	}
-	if sess.ExpiresAt.Before(before.Add(14*time.Minute)) || sess.ExpiresAt.After(time.Now().Add(16*time.Minute)) {
-		t.Fatalf("expiresAt %v, want about 15 minutes from now", sess.ExpiresAt)
-	}
-	if sess.Member.ID != m.ID || sess.Member.Name != m.Name || sess.Member.Role != "MEMBER" {
-		t.Fatalf("verifyLoginCode member %+v, want %+v", sess.Member, m)
-	}
-	if sess.Member.Email == nil || *sess.Member.Email != m.Email {
-		t.Fatalf("the member signing in must see their own email, got %v", sess.Member.Email)
-	}
-	// A code works once.
-	s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, "UNAUTHENTICATED")
-
-	var me meData
-	s.do(t, sess.AccessToken, meQuery, nil, &me)
-	if me.Me.ID != m.ID || me.Me.Email == nil || *me.Me.Email != m.Email || me.Me.Phone == nil || *me.Me.Phone != m.Phone {
-		t.Fatalf("me = %+v, want member %+v with their contact details", me.Me, m)
-	}
-
-	// Refreshing rotates the refresh token.
-	var ref struct{ RefreshSession authPayload }
-	s.do(t, "", refreshMutation, map[string]any{"r": sess.RefreshToken}, &ref)
-	next := ref.RefreshSession
-	if next.RefreshToken == sess.RefreshToken || next.AccessToken == "" || next.Member.ID != m.ID {
-		t.Fatalf("refreshSession did not rotate: %+v", next)
-	}
-	s.do(t, next.AccessToken, meQuery, nil, &me)
-	// Presenting the old refresh token again ends the whole session.
-	s.fails(t, "", refreshMutation, map[string]any{"r": sess.RefreshToken}, "UNAUTHENTICATED")
-	s.fails(t, "", refreshMutation, map[string]any{"r": next.RefreshToken}, "UNAUTHENTICATED")
-	wantRefused(t, s.gql(t, next.AccessToken, meQuery, nil), "access token of a session ended by refresh token reuse")
-	s.fails(t, "", refreshMutation, map[string]any{"r": "not-a-refresh-token"}, "UNAUTHENTICATED")
-
-	// Logout stops the access token at once, and the refresh token too.
-	second := s.login(t, m.Email)
-	s.do(t, second.AccessToken, meQuery, nil, &me)
-	var out struct{ Logout bool }
-	s.do(t, second.AccessToken, `mutation { logout }`, nil, &out)
-	if !out.Logout {
-		t.Fatalf("logout answered false")
-	}
-	loggedOut := s.gql(t, second.AccessToken, meQuery, nil)
-	wantRefused(t, loggedOut, "token after logout")
-	s.fails(t, "", refreshMutation, map[string]any{"r": second.RefreshToken}, "UNAUTHENTICATED")
-
-	// A code takes five tries: after five wrong ones the right one fails.
-	code = s.requestCode(t, m.Email)
-	wrong = fmt.Sprintf("%06d", (atoi(t, code)+1)%1000000)
-	for range db.LoginCodeMaxAttempts {
-		s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": wrong}, "UNAUTHENTICATED")
-	}
-	s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, "UNAUTHENTICATED")
-	// Emails are matched whatever their case and surrounding blanks.
-	code = s.requestCode(t, "  "+strings.ToUpper(m.Email)+" ")
-	s.do(t, "", verifyMutation, map[string]any{"e": strings.ToUpper(m.Email), "c": code}, &v)
-
-	// Every kind of bad token gets the very same answer as a logged-out one.
-	live := s.addMember(t, db.RoleMember)
-	var base auth.Claims
-	if _, _, err := jwt.NewParser().ParseUnverified(live.Token, &base); err != nil {
-		t.Fatalf("parse a server token: %v", err)
-	}
-	sum := sha256.Sum256([]byte(testSecret))
-	kid := hex.EncodeToString(sum[:4])
-	now := time.Now()
-	craft := func(edit func(c *auth.Claims, h map[string]any), method jwt.SigningMethod, key any) string {
-		c := base
-		c.IssuedAt = jwt.NewNumericDate(now.Add(-time.Minute))
-		c.NotBefore = jwt.NewNumericDate(now.Add(-time.Minute))
-		c.ExpiresAt = jwt.NewNumericDate(now.Add(10 * time.Minute))
-		tok := jwt.NewWithClaims(method, &c)
-		tok.Header["typ"] = auth.TokenType
-		tok.Header["kid"] = kid
-		if edit != nil {
-			edit(&c, tok.Header)
+		if stranger.Status != known.Status || string(stranger.Body) != string(known.Body) {
+			t.Fatalf("requestLoginCode for a stranger answered %s, for a member %s: they must not differ", stranger, known)
 		}
-		signed, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatalf("sign: %v", err)
+		line := s.log.waitAfter(t, mark, waitTimeout, func(l string) bool { return loginCodePattern.MatchString(l) })
+		if got := loginCodePattern.FindStringSubmatch(line)[1]; got != m.Email {
+			t.Fatalf("login code sent to %s, want %s", got, m.Email)
 		}
-		return signed
-	}
-	secret := []byte(testSecret)
-	// The crafting itself is right: unchanged, the token works.
-	s.do(t, craft(nil, jwt.SigningMethodHS256, secret), meQuery, nil, &me)
-	if me.Me.ID != live.ID {
-		t.Fatalf("crafted token acted for %s, want %s", me.Me.ID, live.ID)
-	}
-	tamper := func(tok string, part int) string {
-		parts := strings.Split(tok, ".")
-		b := []byte(parts[part])
-		i := len(b) / 2
-		if b[i] == 'A' {
-			b[i] = 'B'
-		} else {
-			b[i] = 'A'
+		for _, l := range s.log.Lines()[mark:] {
+			if strings.Contains(l, "nobody@example.org") {
+				t.Fatalf("the server acted on a stranger's email: %s", l)
+			}
 		}
-		parts[part] = string(b)
-		return strings.Join(parts, ".")
-	}
-	bad := map[string]string{
-		"tampered payload":   tamper(live.Token, 1),
-		"tampered signature": tamper(live.Token, 2),
-		"other secret":       craft(nil, jwt.SigningMethodHS256, []byte("another-secret-of-forty-bytes-0123456789")),
-		"expired": craft(func(c *auth.Claims, _ map[string]any) {
-			c.IssuedAt = jwt.NewNumericDate(now.Add(-2 * time.Hour))
-			c.NotBefore = jwt.NewNumericDate(now.Add(-2 * time.Hour))
-			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
-		}, jwt.SigningMethodHS256, secret),
-		"without expiry": craft(func(c *auth.Claims, _ map[string]any) { c.ExpiresAt = nil }, jwt.SigningMethodHS256, secret),
-		"not yet valid": craft(func(c *auth.Claims, _ map[string]any) {
-			c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour))
-		}, jwt.SigningMethodHS256, secret),
-		"issued in the future": craft(func(c *auth.Claims, _ map[string]any) {
-			c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour))
-		}, jwt.SigningMethodHS256, secret),
-		"wrong issuer":   craft(func(c *auth.Claims, _ map[string]any) { c.Issuer = "someone-else" }, jwt.SigningMethodHS256, secret),
-		"wrong audience": craft(func(c *auth.Claims, _ map[string]any) { c.Audience = jwt.ClaimStrings{"other-app"} }, jwt.SigningMethodHS256, secret),
-		"alg none":       craft(nil, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType),
-		"HS512":          craft(nil, jwt.SigningMethodHS512, secret),
-		"missing typ":    craft(func(_ *auth.Claims, h map[string]any) { delete(h, "typ") }, jwt.SigningMethodHS256, secret),
-		"typ JWT":        craft(func(_ *auth.Claims, h map[string]any) { h["typ"] = "JWT" }, jwt.SigningMethodHS256, secret),
-		"unknown kid":    craft(func(_ *auth.Claims, h map[string]any) { h["kid"] = "00000000" }, jwt.SigningMethodHS256, secret),
-		"unknown session": craft(func(c *auth.Claims, _ map[string]any) {
-			c.SessionID = "6f1c7e8a-0000-4000-8000-000000000000"
-		}, jwt.SigningMethodHS256, secret),
-		"another member's subject": craft(func(c *auth.Claims, _ map[string]any) { c.Subject = m.ID }, jwt.SigningMethodHS256, secret),
-		"without session":          craft(func(c *auth.Claims, _ map[string]any) { c.SessionID = "" }, jwt.SigningMethodHS256, secret),
-		"garbage":                  "not.a.token",
-	}
-	for name, tok := range bad {
-		r := s.gql(t, tok, meQuery, nil)
-		wantRefused(t, r, name)
-		if string(r.Body) != string(loggedOut.Body) || r.Header.Get("WWW-Authenticate") != loggedOut.Header.Get("WWW-Authenticate") {
-			t.Fatalf("%s: answered %s (%q), a logged-out token %s (%q): every bad token must get the same answer",
-				name, r, r.Header.Get("WWW-Authenticate"), loggedOut, loggedOut.Header.Get("WWW-Authenticate"))
+	})
+
+	t.Run("a wrong code is refused and the right one signs in once", func(t *testing.T) {
+		m := s.addMember(t, db.RoleMember)
+		code := s.requestCode(t, m.Email)
+		r := s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": wrongCode(code)}, "UNAUTHENTICATED")
+		if r.HasData() {
+			t.Fatalf("wrong code answered data: %s", r)
 		}
-	}
-	// Other schemes than Bearer are bad tokens too.
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Basic bWVtYmVyOnB3")
-	r = s.send(t, req)
-	wantRefused(t, r, "Basic credentials")
-	if string(r.Body) != string(loggedOut.Body) {
-		t.Fatalf("Basic credentials answered %s, want %s", r, loggedOut)
-	}
-	// The live session was never disturbed.
-	s.do(t, live.Token, meQuery, nil, &me)
+		var v struct{ VerifyLoginCode authPayload }
+		before := time.Now()
+		s.do(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, &v)
+		sess := v.VerifyLoginCode
+		if sess.AccessToken == "" || sess.RefreshToken == "" {
+			t.Fatalf("verifyLoginCode gave no tokens: %+v", sess)
+		}
+		if sess.ExpiresAt.Before(before.Add(14*time.Minute)) || sess.ExpiresAt.After(time.Now().Add(16*time.Minute)) {
+			t.Fatalf("expiresAt %v, want about 15 minutes from now", sess.ExpiresAt)
+		}
+		if sess.Member.ID != m.ID || sess.Member.Name != m.Name || sess.Member.Role != "MEMBER" {
+			t.Fatalf("verifyLoginCode member %+v, want %+v", sess.Member, m.Member)
+		}
+		if sess.Member.Email == nil || *sess.Member.Email != m.Email {
+			t.Fatalf("the member signing in must see their own email, got %v", sess.Member.Email)
+		}
+		s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, "UNAUTHENTICATED")
+
+		var me meData
+		s.do(t, sess.AccessToken, meQuery, nil, &me)
+		if me.Me.ID != m.ID || me.Me.Email == nil || *me.Me.Email != m.Email || me.Me.Phone == nil || *me.Me.Phone != *m.Phone {
+			t.Fatalf("me = %+v, want member %+v with their contact details", me.Me, m.Member)
+		}
+	})
+
+	t.Run("refreshing rotates the refresh token, and presenting an old one ends the session", func(t *testing.T) {
+		m := s.addMember(t, db.RoleMember)
+		sess := s.login(t, m.Email)
+		var ref struct{ RefreshSession authPayload }
+		s.do(t, "", refreshMutation, map[string]any{"r": sess.RefreshToken}, &ref)
+		next := ref.RefreshSession
+		if next.RefreshToken == sess.RefreshToken || next.AccessToken == "" || next.Member.ID != m.ID {
+			t.Fatalf("refreshSession did not rotate: %+v", next)
+		}
+		s.do(t, next.AccessToken, meQuery, nil, nil)
+		s.fails(t, "", refreshMutation, map[string]any{"r": sess.RefreshToken}, "UNAUTHENTICATED")
+		s.fails(t, "", refreshMutation, map[string]any{"r": next.RefreshToken}, "UNAUTHENTICATED")
+		wantRefused(t, s.gql(t, next.AccessToken, meQuery, nil), "access token of a session ended by refresh token reuse")
+		s.fails(t, "", refreshMutation, map[string]any{"r": "not-a-refresh-token"}, "UNAUTHENTICATED")
+	})
+
+	t.Run("logout ends the access token and the refresh token at once", func(t *testing.T) {
+		m := s.addMember(t, db.RoleMember)
+		sess := s.login(t, m.Email)
+		s.do(t, sess.AccessToken, meQuery, nil, nil)
+		var out struct{ Logout bool }
+		s.do(t, sess.AccessToken, `mutation { logout }`, nil, &out)
+		if !out.Logout {
+			t.Fatalf("logout answered false")
+		}
+		wantRefused(t, s.gql(t, sess.AccessToken, meQuery, nil), "token after logout")
+		s.fails(t, "", refreshMutation, map[string]any{"r": sess.RefreshToken}, "UNAUTHENTICATED")
+	})
+
+	t.Run("after five wrong tries the right code fails", func(t *testing.T) {
+		m := s.addMember(t, db.RoleMember)
+		code := s.requestCode(t, m.Email)
+		for range db.LoginCodeMaxAttempts {
+			s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": wrongCode(code)}, "UNAUTHENTICATED")
+		}
+		s.fails(t, "", verifyMutation, map[string]any{"e": m.Email, "c": code}, "UNAUTHENTICATED")
+	})
+
+	t.Run("emails match whatever their case and surrounding blanks", func(t *testing.T) {
+		m := s.addMember(t, db.RoleMember)
+		code := s.requestCode(t, "  "+strings.ToUpper(m.Email)+" ")
+		s.do(t, "", verifyMutation, map[string]any{"e": strings.ToUpper(m.Email), "c": code}, nil)
+	})
+
+	t.Run("every bad token gets the answer of a logged-out one", func(t *testing.T) {
+		out := s.addMember(t, db.RoleMember)
+		s.do(t, out.Token, `mutation { logout }`, nil, nil)
+		loggedOut := s.gql(t, out.Token, meQuery, nil)
+		wantRefused(t, loggedOut, "token after logout")
+
+		live, other := s.addMember(t, db.RoleMember), s.addMember(t, db.RoleMember)
+		var base auth.Claims
+		if _, _, err := jwt.NewParser().ParseUnverified(live.Token, &base); err != nil {
+			t.Fatalf("parse a server token: %v", err)
+		}
+		sum := sha256.Sum256([]byte(testSecret))
+		kid := hex.EncodeToString(sum[:4])
+		now := time.Now()
+		craft := func(edit func(c *auth.Claims, h map[string]any), method jwt.SigningMethod, key any) string {
+			c := base
+			c.IssuedAt = jwt.NewNumericDate(now.Add(-time.Minute))
+			c.NotBefore = jwt.NewNumericDate(now.Add(-time.Minute))
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(10 * time.Minute))
+			tok := jwt.NewWithClaims(method, &c)
+			tok.Header["typ"] = auth.TokenType
+			tok.Header["kid"] = kid
+			if edit != nil {
+				edit(&c, tok.Header)
+			}
+			signed, err := tok.SignedString(key)
+			if err != nil {
+				t.Fatalf("sign: %v", err)
+			}
+			return signed
+		}
+		secret := []byte(testSecret)
+		// The crafting itself is right: unchanged, the token works.
+		var me meData
+		s.do(t, craft(nil, jwt.SigningMethodHS256, secret), meQuery, nil, &me)
+		if me.Me.ID != live.ID {
+			t.Fatalf("crafted token acted for %s, want %s", me.Me.ID, live.ID)
+		}
+		tamper := func(tok string, part int) string {
+			parts := strings.Split(tok, ".")
+			b := []byte(parts[part])
+			i := len(b) / 2
+			if b[i] == 'A' {
+				b[i] = 'B'
+			} else {
+				b[i] = 'A'
+			}
+			parts[part] = string(b)
+			return strings.Join(parts, ".")
+		}
+		bad := map[string]string{
+			"tampered payload":   tamper(live.Token, 1),
+			"tampered signature": tamper(live.Token, 2),
+			"other secret":       craft(nil, jwt.SigningMethodHS256, []byte("another-secret-of-forty-bytes-0123456789")),
+			"expired": craft(func(c *auth.Claims, _ map[string]any) {
+				c.IssuedAt = jwt.NewNumericDate(now.Add(-2 * time.Hour))
+				c.NotBefore = jwt.NewNumericDate(now.Add(-2 * time.Hour))
+				c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Hour))
+			}, jwt.SigningMethodHS256, secret),
+			"without expiry": craft(func(c *auth.Claims, _ map[string]any) { c.ExpiresAt = nil }, jwt.SigningMethodHS256, secret),
+			"not yet valid": craft(func(c *auth.Claims, _ map[string]any) {
+				c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour))
+			}, jwt.SigningMethodHS256, secret),
+			"issued in the future": craft(func(c *auth.Claims, _ map[string]any) {
+				c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour))
+			}, jwt.SigningMethodHS256, secret),
+			"wrong issuer":   craft(func(c *auth.Claims, _ map[string]any) { c.Issuer = "someone-else" }, jwt.SigningMethodHS256, secret),
+			"wrong audience": craft(func(c *auth.Claims, _ map[string]any) { c.Audience = jwt.ClaimStrings{"other-app"} }, jwt.SigningMethodHS256, secret),
+			"alg none":       craft(nil, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType),
+			"HS512":          craft(nil, jwt.SigningMethodHS512, secret),
+			"missing typ":    craft(func(_ *auth.Claims, h map[string]any) { delete(h, "typ") }, jwt.SigningMethodHS256, secret),
+			"typ JWT":        craft(func(_ *auth.Claims, h map[string]any) { h["typ"] = "JWT" }, jwt.SigningMethodHS256, secret),
+			"unknown kid":    craft(func(_ *auth.Claims, h map[string]any) { h["kid"] = "00000000" }, jwt.SigningMethodHS256, secret),
+			"unknown session": craft(func(c *auth.Claims, _ map[string]any) {
+				c.SessionID = "6f1c7e8a-0000-4000-8000-000000000000"
+			}, jwt.SigningMethodHS256, secret),
+			"another member's subject": craft(func(c *auth.Claims, _ map[string]any) { c.Subject = other.ID }, jwt.SigningMethodHS256, secret),
+			"without session":          craft(func(c *auth.Claims, _ map[string]any) { c.SessionID = "" }, jwt.SigningMethodHS256, secret),
+			"garbage":                  "not.a.token",
+		}
+		for name, tok := range bad {
+			t.Run(name, func(t *testing.T) {
+				r := s.gql(t, tok, meQuery, nil)
+				wantRefused(t, r, name)
+				if string(r.Body) != string(loggedOut.Body) || r.Header.Get("WWW-Authenticate") != loggedOut.Header.Get("WWW-Authenticate") {
+					t.Fatalf("answered %s (%q), a logged-out token %s (%q): every bad token must get the same answer",
+						r, r.Header.Get("WWW-Authenticate"), loggedOut, loggedOut.Header.Get("WWW-Authenticate"))
+				}
+			})
+		}
+		t.Run("Basic credentials", func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Basic bWVtYmVyOnB3")
+			r := s.send(t, req)
+			wantRefused(t, r, "Basic credentials")
+			if string(r.Body) != string(loggedOut.Body) {
+				t.Fatalf("Basic credentials answered %s, want %s", r, loggedOut)
+			}
+		})
+		// The live session was never disturbed.
+		s.do(t, live.Token, meQuery, nil, &me)
+	})
 }
 
-func atoi(t *testing.T, s string) int {
-	t.Helper()
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
-		t.Fatalf("not a number: %q", s)
-	}
-	return n
+// wrongCode is a login code of six digits that is not code.
+func wrongCode(code string) string {
+	last := code[len(code)-1] - '0'
+	return code[:len(code)-1] + string(rune('0'+(last+1)%10))
 }
 
 func TestLoginCodeRequestsAreRateLimited(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -30,8 +29,6 @@ func (k callerKind) String() string {
 // lines, a captain for each, and the callers.
 type authzFixture struct {
 	s       *testServer
-	store   *db.Store
-	staff   *member
 	ja      *db.JobAction
 	line    *db.PicketLine
 	callers [numCallers]*member
@@ -42,24 +39,22 @@ type authzFixture struct {
 // shift the fixture made.
 func (f *authzFixture) freshShift(t *testing.T) *db.Shift {
 	f.shifts++
-	return f.s.shift(t, f.staff, f.line.ID, 48*time.Hour+time.Duration(f.shifts)*5*time.Hour, 10)
+	return f.s.kit(t).ShiftOn(f.line, 48*time.Hour+time.Duration(f.shifts)*5*time.Hour, 10)
 }
 
 func TestAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
-	store, _ := s.direct(t)
-	f := &authzFixture{s: s, store: store}
-	f.staff = s.addMember(t, db.RoleCoordinator)
-	f.ja = s.jobAction(t, f.staff)
-	f.line = s.line(t, f.staff, f.ja.ID)
-	otherLine := s.line(t, f.staff, f.ja.ID)
+	k := s.kit(t)
+	f := &authzFixture{s: s}
+	f.ja = k.JobAction()
+	f.line = k.LineOf(f.ja)
+	otherLine := k.LineOf(f.ja)
 	f.callers[plainMember] = s.addMember(t, db.RoleMember)
-	f.callers[captainHere] = s.captain(t, f.staff, f.line.ID)
-	f.callers[captainThere] = s.captain(t, f.staff, otherLine.ID)
+	f.callers[captainHere] = s.captain(t, f.line)
+	f.callers[captainThere] = s.captain(t, otherLine)
 	f.callers[coordinator] = s.addMember(t, db.RoleCoordinator)
 	f.callers[admin] = s.addMember(t, db.RoleAdmin)
-	ctx := context.Background()
 
 	const (
 		ok     = ""
@@ -88,7 +83,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				map[string]any{"in": map[string]any{"id": f.ja.ID, "employer": "Chinook Health"}}
 		}},
 		{"endJobAction", staffOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($id: ID!) { endJobAction(id: $id) { id status } }`, map[string]any{"id": s.jobAction(t, f.staff).ID}
+			return `mutation($id: ID!) { endJobAction(id: $id) { id status } }`, map[string]any{"id": s.kit(t).JobAction().ID}
 		}},
 		{"createPicketLine", staffOnly, func(t *testing.T) (string, map[string]any) {
 			return `mutation($in: CreatePicketLineInput!) { createPicketLine(input: $in) { id } }`,
@@ -100,11 +95,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}},
 		{"assignCaptain", staffOnly, func(t *testing.T) (string, map[string]any) {
 			return `mutation($l: ID!, $m: ID!) { assignCaptain(picketLineId: $l, memberId: $m) { assignedAt } }`,
-				map[string]any{"l": f.line.ID, "m": s.addMember(t, db.RoleMember).ID}
+				map[string]any{"l": f.line.ID, "m": s.kit(t).Member(db.RoleMember).ID}
 		}},
 		{"removeCaptain", staffOnly, func(t *testing.T) (string, map[string]any) {
-			c := s.captain(t, f.staff, f.line.ID)
-			return `mutation($l: ID!, $m: ID!) { removeCaptain(picketLineId: $l, memberId: $m) }`, map[string]any{"l": f.line.ID, "m": c.ID}
+			c := s.kit(t).CaptainOf(f.line)
+			return `mutation($l: ID!, $m: ID!) { removeCaptain(picketLineId: $l, memberId: $m) }`, map[string]any{"l": f.line.ID, "m": c.MemberID}
 		}},
 		{"createShift", lineManager, func(t *testing.T) (string, map[string]any) {
 			f.shifts++
@@ -120,8 +115,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return `mutation($id: ID!) { cancelShift(id: $id) { id cancelledAt } }`, map[string]any{"id": f.freshShift(t).ID}
 		}},
 		{"cancelSignup of another member", lineManager, func(t *testing.T) (string, map[string]any) {
-			owner := s.addMember(t, db.RoleMember)
-			su := s.signUp(t, owner, f.freshShift(t).ID)
+			k := s.kit(t)
+			su := k.SignUp(k.NewMember(), f.freshShift(t))
 			return `mutation($id: ID!) { cancelSignup(signupId: $id) { id status } }`, map[string]any{"id": su.ID}
 		}},
 		{"postAnnouncement to a line", lineManager, func(t *testing.T) (string, map[string]any) {
@@ -177,11 +172,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					if owner == nil {
 						owner = f.callers[plainMember]
 					}
-					sh := f.freshShift(t)
-					su, err := store.SignUpForShift(ctx, owner.Actor(), sh.ID, "")
-					if err != nil {
-						t.Fatalf("sign up: %v", err)
-					}
+					su := s.kit(t).SignUp(owner.Actor(), f.freshShift(t))
 					query, vars = `mutation($id: ID!) { cancelSignup(signupId: $id) { id status } }`, map[string]any{"id": su.ID}
 				}
 				r := s.gql(t, token, query, vars)

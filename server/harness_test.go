@@ -13,11 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
@@ -142,13 +139,13 @@ type testServer struct {
 	// called more than once.
 	stop func() error
 
-	poolOnce sync.Once
-	pool     *pgxpool.Pool
-	store    *db.Store
-	tokens   *auth.Tokens
+	// bundle is the test kit on the server's database (see kit). Its store
+	// hashes login codes with the kit's pepper, not the server's: codes
+	// are asked for over HTTP.
+	bundle *dbtest.Bundle
+	// tokens signs as a server whose JWT_SECRET is testSecret does.
+	tokens *auth.Tokens
 }
-
-var memberSeq atomic.Int64
 
 func testEnv(t testing.TB, dbURL string) map[string]string {
 	return map[string]string{
@@ -166,7 +163,10 @@ func getenvOf(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-var listeningPattern = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":")(127\.0\.0\.1:\d+)`)
+var (
+	listeningPattern = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":")(127\.0\.0\.1:\d+)`)
+	readyPattern     = regexp.MustCompile(`(?:msg=ready(?:\s|$)|"msg":"ready")`)
+)
 
 // startServer starts `picketline serve` on a fresh database and waits until
 // it is ready. change, if given, edits the environment first. The server is
@@ -208,53 +208,58 @@ func startServerWith(t *testing.T, dbURL string, change ...func(env map[string]s
 			t.Logf("server log:\n%s", s.log.String())
 		}
 	})
-	// Stop the server's idle client connections before the server itself,
-	// and close the test's own pool before the database is dropped.
-	t.Cleanup(func() {
-		s.http.CloseIdleConnections()
-		if s.pool != nil {
-			s.pool.Close()
-		}
-	})
+	// Stop the server's idle client connections before the server itself.
+	t.Cleanup(func() { s.http.CloseIdleConnections() })
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 300
 	s.http = &http.Client{Transport: transport, Timeout: 30 * time.Second}
 
-	line, ok := s.log.waitFor(0, waitTimeout, exited, listeningPattern.MatchString)
-	if !ok {
-		select {
-		case <-exited:
-			t.Fatalf("run returned before listening: %v\nlog:\n%s", runErr, s.log.String())
-		default:
-			t.Fatalf("the server did not log its address within %v; log:\n%s", waitTimeout, s.log.String())
+	// The server logs its address once it listens and "ready" once it
+	// serves requests.
+	waitStarted := func(pattern *regexp.Regexp, what string) string {
+		t.Helper()
+		line, ok := s.log.waitFor(0, waitTimeout, exited, pattern.MatchString)
+		if !ok {
+			select {
+			case <-exited:
+				t.Fatalf("run returned before %s: %v\nlog:\n%s", what, runErr, s.log.String())
+			default:
+				t.Fatalf("the server did not log that it was %s within %v; log:\n%s", what, waitTimeout, s.log.String())
+			}
 		}
+		return line
 	}
-	addr := listeningPattern.FindStringSubmatch(line)[1]
-	s.URL = "http://" + addr
-	waitReady(t, s.http, s.URL)
+	s.URL = "http://" + listeningPattern.FindStringSubmatch(waitStarted(listeningPattern, "listening"))[1]
+	waitStarted(readyPattern, "ready")
+	resp, err := s.http.Get(s.URL + "/readyz")
+	if err != nil {
+		t.Fatalf("GET /readyz once ready: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /readyz once ready: HTTP %d, want 200", resp.StatusCode)
+	}
+
+	// The kit's pool is closed before the server stops, as cleanups run
+	// last first, and before the database is dropped.
+	s.bundle = dbtest.SetupWith(t, dbtest.Options{Pool: dbtest.PoolFor(t, dbURL), Now: time.Now().UTC().Truncate(time.Second)})
+	s.tokens, err = auth.NewTokens([]byte(testSecret), auth.DefaultTTL, nil)
+	if err != nil {
+		t.Fatalf("tokens: %v", err)
+	}
 	return s
 }
 
-// waitReady polls /readyz until it answers 200.
-func waitReady(t testing.TB, c *http.Client, base string) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		resp, err := c.Get(base + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within %v (last: %v)", waitTimeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// kit is the test kit on the server's database, failing t, for setting up
+// data directly as a coordinator (its Staff). The server runs on the wall
+// clock; the kit's clock stands where the wall clock was when the server
+// became ready, to the second. What the kit makes is placed from there (a
+// shift 48 hours ahead starts 48 hours after that moment, a little less
+// than 48 hours after the server's now), and its store stamps its own
+// writes with that moment.
+func (s *testServer) kit(t testing.TB) *dbtest.Bundle { return s.bundle.For(t) }
 
 // cli runs one picketline command against the server's database and
 // returns its stdout; an error carries the command's stderr.
@@ -281,104 +286,57 @@ func runCLIWithInput(t testing.TB, env map[string]string, input string, args ...
 	return stdout.String(), nil
 }
 
-// direct gives the test its own store and token issuer on the server's
-// database, for setting up data quickly.
-func (s *testServer) direct(t testing.TB) (*db.Store, *auth.Tokens) {
-	t.Helper()
-	s.poolOnce.Do(func() {
-		cfg, err := pgxpool.ParseConfig(s.DBURL)
-		if err != nil {
-			t.Fatalf("parse database URL: %v", err)
-		}
-		cfg.MaxConns = 8
-		s.pool, err = pgxpool.NewWithConfig(context.Background(), cfg)
-		if err != nil {
-			t.Fatalf("pool: %v", err)
-		}
-		s.store = db.NewStore(s.pool, nil, pepper([]byte(testSecret)))
-		s.tokens, err = auth.NewTokens([]byte(testSecret), auth.DefaultTTL, nil)
-		if err != nil {
-			t.Fatalf("tokens: %v", err)
-		}
-	})
-	if s.store == nil {
-		t.Fatalf("no direct store")
-	}
-	return s.store, s.tokens
-}
-
 // sql runs a statement on the server's database.
 func (s *testServer) sql(t testing.TB, query string, args ...any) {
 	t.Helper()
-	s.direct(t)
-	if _, err := s.pool.Exec(context.Background(), query, args...); err != nil {
+	if _, err := s.bundle.Pool.Exec(context.Background(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
 
-// member is a member created for a test, with a token of a session of its own.
+// member is a member added for a test, signed in on a session of its own.
 type member struct {
-	ID, Name, Email, Phone string
-	Role                   db.Role
-	Token                  string
+	*db.Member
+	SessionID string
+	Token     string
 }
 
-// Actor is the member as the store sees them, for direct setup.
-func (m *member) Actor() db.Actor { return db.Actor{MemberID: m.ID, Role: m.Role} }
+// Actor is the member on their session, as the store sees them.
+func (m *member) Actor() db.Actor {
+	return db.Actor{MemberID: m.ID, Role: m.Role, SessionID: m.SessionID}
+}
 
-// addMember creates a member directly in the database and gives it a token.
+// addMember adds a member with the kit and signs them in.
 func (s *testServer) addMember(t testing.TB, role db.Role) *member {
 	t.Helper()
-	m, err := s.newMember(t, role)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	m := s.kit(t).Member(role)
+	sess := s.kit(t).Session(m.ID)
+	return &member{Member: m, SessionID: sess.ID, Token: s.token(t, m.ID, sess.ID)}
 }
 
-// newMember is addMember for goroutines other than the test's.
-func (s *testServer) newMember(t testing.TB, role db.Role) (*member, error) {
-	store, _ := s.direct(t)
-	n := memberSeq.Add(1)
-	in := db.NewMember{
-		Name:  fmt.Sprintf("Member %d", n),
-		Email: fmt.Sprintf("member%d@example.org", n),
-		Phone: fmt.Sprintf("+1 780 555 %04d", n%10000),
-		Role:  role,
-	}
-	m, err := store.AddMember(context.Background(), db.System, in)
-	if err != nil {
-		return nil, fmt.Errorf("add member: %w", err)
-	}
-	mem := &member{ID: m.ID, Name: m.Name, Email: m.Email, Phone: in.Phone, Role: m.Role}
-	if mem.Token, err = s.newToken(t, m.ID); err != nil {
-		return nil, err
-	}
-	return mem, nil
+// captain adds a member, makes them captain of line and signs them in.
+func (s *testServer) captain(t testing.TB, line *db.PicketLine) *member {
+	t.Helper()
+	c := s.addMember(t, db.RoleMember)
+	s.kit(t).MakeCaptain(c.Actor(), line)
+	return c
 }
 
 // mintToken starts a new session for a member and signs its access token,
 // as `picketline token` does.
 func (s *testServer) mintToken(t testing.TB, memberID string) string {
 	t.Helper()
-	tok, err := s.newToken(t, memberID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return s.token(t, memberID, s.kit(t).Session(memberID).ID)
 }
 
-func (s *testServer) newToken(t testing.TB, memberID string) (string, error) {
-	store, tokens := s.direct(t)
-	sess, err := store.StartSession(context.Background(), db.System, memberID)
+// token signs an access token of a session, as the server does.
+func (s *testServer) token(t testing.TB, memberID, sessionID string) string {
+	t.Helper()
+	tok, _, err := s.tokens.Issue(memberID, sessionID)
 	if err != nil {
-		return "", fmt.Errorf("start session: %w", err)
+		t.Fatalf("issue token: %v", err)
 	}
-	tok, _, err := tokens.Issue(memberID, sess.ID)
-	if err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
-	}
-	return tok, nil
+	return tok
 }
 
 // gqlError is one entry of a GraphQL response's errors.
@@ -569,65 +527,6 @@ func (s *testServer) login(t testing.TB, email string) authPayload {
 	s.do(t, "", `mutation($e: String!, $c: String!) { verifyLoginCode(email: $e, code: $c) { `+authPayloadFields+` } }`,
 		map[string]any{"e": email, "c": code}, &out)
 	return out.VerifyLoginCode
-}
-
-// Fixtures made directly in the database, as a coordinator.
-
-func (s *testServer) jobAction(t testing.TB, staff *member) *db.JobAction {
-	t.Helper()
-	store, _ := s.direct(t)
-	ja, err := store.CreateJobAction(context.Background(), staff.Actor(), db.NewJobAction{
-		Name: "Health Care Strike", Kind: db.KindStrike, Employer: "Chinook Regional Health", StartsAt: time.Now().Add(-time.Hour),
-	})
-	if err != nil {
-		t.Fatalf("create job action: %v", err)
-	}
-	return ja
-}
-
-func (s *testServer) line(t testing.TB, staff *member, jobActionID string) *db.PicketLine {
-	t.Helper()
-	store, _ := s.direct(t)
-	n := memberSeq.Add(1)
-	l, err := store.CreatePicketLine(context.Background(), staff.Actor(), db.NewPicketLine{
-		JobActionID: jobActionID, Name: fmt.Sprintf("Gate %d", n), Address: fmt.Sprintf("%d Kingsway NW, Edmonton", n), Latitude: 53.55, Longitude: -113.49,
-	})
-	if err != nil {
-		t.Fatalf("create line: %v", err)
-	}
-	return l
-}
-
-// shift creates a shift on a line starting `in` from now and lasting 4 hours.
-func (s *testServer) shift(t testing.TB, staff *member, lineID string, in time.Duration, capacity int) *db.Shift {
-	t.Helper()
-	store, _ := s.direct(t)
-	start := time.Now().Add(in).UTC().Truncate(time.Second)
-	sh, err := store.CreateShift(context.Background(), staff.Actor(), db.NewShift{PicketLineID: lineID, StartsAt: start, EndsAt: start.Add(4 * time.Hour), Capacity: capacity})
-	if err != nil {
-		t.Fatalf("create shift: %v", err)
-	}
-	return sh
-}
-
-func (s *testServer) captain(t testing.TB, staff *member, lineID string) *member {
-	t.Helper()
-	store, _ := s.direct(t)
-	c := s.addMember(t, db.RoleMember)
-	if _, err := store.AssignCaptain(context.Background(), staff.Actor(), lineID, c.ID); err != nil {
-		t.Fatalf("assign captain: %v", err)
-	}
-	return c
-}
-
-func (s *testServer) signUp(t testing.TB, m *member, shiftID string) *db.Signup {
-	t.Helper()
-	store, _ := s.direct(t)
-	su, err := store.SignUpForShift(context.Background(), m.Actor(), shiftID, "")
-	if err != nil {
-		t.Fatalf("sign up: %v", err)
-	}
-	return su
 }
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)

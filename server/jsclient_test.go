@@ -39,8 +39,8 @@ func TestGraphQLWSClient(t *testing.T) {
 		"PICKETLINE_WS="+s.wsURL(),
 		"PICKETLINE_HTTP="+s.URL+"/graphql",
 		"PICKETLINE_TOKEN="+l.captain.Token,
-		"PICKETLINE_LINE="+l.lineID,
-		"PICKETLINE_SHIFT="+l.shiftID,
+		"PICKETLINE_LINE="+l.line.ID,
+		"PICKETLINE_SHIFT="+l.shift.ID,
 		"PICKETLINE_MEMBER_TOKEN="+m.Token,
 	)
 	out, err := cmd.CombinedOutput()

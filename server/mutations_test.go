@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/picketline/picketline/db"
 )
@@ -99,17 +98,6 @@ const (
 	signupFields    = `id status waitlistPosition createdAt member { id } shift { id }`
 )
 
-// diff returns "" when want and got are deeply equal, and both, as JSON,
-// otherwise.
-func diff(want, got any) string {
-	if reflect.DeepEqual(want, got) {
-		return ""
-	}
-	w, _ := json.MarshalIndent(want, "", "  ")
-	g, _ := json.MarshalIndent(got, "", "  ")
-	return fmt.Sprintf("want %s\ngot  %s", w, g)
-}
-
 func ids[T any](list []T, id func(T) string) []string {
 	out := make([]string, len(list))
 	for i, v := range list {
@@ -120,120 +108,150 @@ func ids[T any](list []T, id func(T) string) []string {
 
 func shiftIDs(list []shiftJSON) []string { return ids(list, func(s shiftJSON) string { return s.ID }) }
 
+func signupIDs(list []signupJSON) []string {
+	return ids(list, func(s signupJSON) string { return s.ID })
+}
+
 func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
-
-	// Members come from the operator's command line.
-	addMember := func(email, name, role string) string {
-		out, err := s.cli(t, "member", "add", "--email", email, "--name", name, "--phone", "+1 780 555 0199", "--role", role)
-		if err != nil {
-			t.Fatalf("member add: %v", err)
+	// Each step builds on what the steps before it made, so a failing step
+	// stops the test; a check that changes nothing fails alone.
+	step := func(name string, f func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, f) {
+			t.FailNow()
 		}
-		id := strings.TrimSpace(out)
-		if !uuidPattern.MatchString(id) {
-			t.Fatalf("member add printed %q, want a UUID", out)
-		}
-		return id
 	}
-	coordID := addMember("dana@example.org", "Dana Whitford", "coordinator")
-	captainID := addMember("carl@example.org", "Carl Captain", "member")
-	memberID := addMember("mia@example.org", "Mia Member", "member")
-	otherID := addMember("omar@example.org", "Omar Other", "member")
-	coord := s.login(t, "dana@example.org").AccessToken
-	captain := s.login(t, "carl@example.org").AccessToken
-	mia := s.login(t, "mia@example.org").AccessToken
-	omar := s.login(t, "omar@example.org").AccessToken
-
 	now := time.Now().UTC().Truncate(time.Second)
-
-	// createJobAction, updateJobAction.
-	var cja struct{ CreateJobAction jobActionJSON }
-	s.do(t, coord, `mutation($in: CreateJobActionInput!) { createJobAction(input: $in) { `+jobActionFields+` } }`,
-		map[string]any{"in": map[string]any{"name": "Health Care Strike", "kind": "STRIKE", "employer": "Chinook Regional Health", "startsAt": ts(now.Add(-time.Hour))}}, &cja)
-	ja := cja.CreateJobAction
-	want := jobActionJSON{ID: ja.ID, Name: "Health Care Strike", Kind: "STRIKE", Employer: "Chinook Regional Health", Status: "ACTIVE", StartsAt: now.Add(-time.Hour), CancelCutoffMinutes: 120}
-	if diff := diff(want, ja); diff != "" || !uuidPattern.MatchString(ja.ID) {
-		t.Fatalf("createJobAction \n%s", diff)
-	}
-	var uja struct{ UpdateJobAction jobActionJSON }
-	s.do(t, coord, `mutation($in: UpdateJobActionInput!) { updateJobAction(input: $in) { `+jobActionFields+` } }`,
-		map[string]any{"in": map[string]any{"id": ja.ID, "name": "Health Care Strike 2026", "cancelCutoffMinutes": 90}}, &uja)
-	want.Name, want.CancelCutoffMinutes = "Health Care Strike 2026", 90
-	if diff := diff(want, uja.UpdateJobAction); diff != "" {
-		t.Fatalf("updateJobAction \n%s", diff)
-	}
-	// A second job action, planned, for announcements and endJobAction.
-	var lockout struct{ CreateJobAction jobActionJSON }
-	s.do(t, coord, `mutation($in: CreateJobActionInput!) { createJobAction(input: $in) { `+jobActionFields+` } }`,
-		map[string]any{"in": map[string]any{"name": "Care Lockout", "kind": "LOCKOUT", "employer": "Capital Care", "startsAt": ts(now.Add(48 * time.Hour)), "cancelCutoffMinutes": 30}}, &lockout)
-	if got := lockout.CreateJobAction; got.Status != "PLANNED" || got.Kind != "LOCKOUT" || got.CancelCutoffMinutes != 30 {
-		t.Fatalf("createJobAction of a planned lockout: %+v", got)
-	}
-
-	// createPicketLine, updatePicketLine.
-	var cpl struct{ CreatePicketLine lineJSON }
-	s.do(t, coord, `mutation($in: CreatePicketLineInput!) { createPicketLine(input: $in) { `+lineFields+` jobAction { id } } }`,
-		map[string]any{"in": map[string]any{"jobActionId": ja.ID, "name": "Main Entrance", "address": "10240 Kingsway NW, Edmonton", "latitude": 53.5587, "longitude": -113.4977}}, &cpl)
-	line := cpl.CreatePicketLine
+	day := now.Add(24 * time.Hour)
 	addr := "10240 Kingsway NW, Edmonton"
-	wantLine := lineJSON{ID: line.ID, Name: "Main Entrance", Address: &addr, Latitude: 53.5587, Longitude: -113.4977, GeofenceMeters: 150, JobAction: &jobActionJSON{ID: ja.ID}}
-	if diff := diff(wantLine, line); diff != "" {
-		t.Fatalf("createPicketLine \n%s", diff)
-	}
-	var upl struct{ UpdatePicketLine lineJSON }
-	s.do(t, coord, `mutation($in: UpdatePicketLineInput!) { updatePicketLine(input: $in) { `+lineFields+` } }`,
-		map[string]any{"in": map[string]any{"id": line.ID, "name": "Main Entrance (north)", "geofenceMeters": 200}}, &upl)
-	wantLine.Name, wantLine.GeofenceMeters, wantLine.JobAction = "Main Entrance (north)", 200, nil
-	if diff := diff(wantLine, upl.UpdatePicketLine); diff != "" {
-		t.Fatalf("updatePicketLine \n%s", diff)
-	}
-	var cpl2 struct{ CreatePicketLine lineJSON }
-	s.do(t, coord, `mutation($in: CreatePicketLineInput!) { createPicketLine(input: $in) { id } }`,
-		map[string]any{"in": map[string]any{"jobActionId": ja.ID, "name": "South Gate", "address": "8440 112 St NW, Edmonton", "latitude": 53.52, "longitude": -113.52, "geofenceMeters": 80}}, &cpl2)
-	line2 := cpl2.CreatePicketLine
 
-	// assignCaptain.
-	var ac struct {
-		AssignCaptain struct {
-			PicketLine struct{ ID string } `json:"picketLine"`
-			Member     memberJSON          `json:"member"`
-			AssignedAt time.Time           `json:"assignedAt"`
+	var (
+		coordID, captainID, memberID, otherID string
+		coord, captain, mia, omar             string
+		ja, lockout                           jobActionJSON
+		line, line2                           lineJSON
+		sh1, sh2, sh3, sh4                    shiftJSON
+		su1, su2, suOmar, suCaptain           signupJSON
+		la, jaa                               announceJSON
+	)
+
+	step("members added on the command line sign in with a code", func(t *testing.T) {
+		addMember := func(email, name, role string) string {
+			t.Helper()
+			out, err := s.cli(t, "member", "add", "--email", email, "--name", name, "--phone", "+1 780 555 0199", "--role", role)
+			if err != nil {
+				t.Fatalf("member add: %v", err)
+			}
+			id := strings.TrimSpace(out)
+			if !uuidPattern.MatchString(id) {
+				t.Fatalf("member add printed %q, want a UUID", out)
+			}
+			return id
 		}
-	}
-	s.do(t, coord, `mutation($l: ID!, $m: ID!) { assignCaptain(picketLineId: $l, memberId: $m) { picketLine { id } member { id name } assignedAt } }`,
-		map[string]any{"l": line.ID, "m": captainID}, &ac)
-	if a := ac.AssignCaptain; a.PicketLine.ID != line.ID || a.Member.ID != captainID || a.Member.Name != "Carl Captain" || time.Since(a.AssignedAt) > time.Minute {
-		t.Fatalf("assignCaptain = %+v", a)
-	}
+		coordID = addMember("dana@example.org", "Dana Whitford", "coordinator")
+		captainID = addMember("carl@example.org", "Carl Captain", "member")
+		memberID = addMember("mia@example.org", "Mia Member", "member")
+		otherID = addMember("omar@example.org", "Omar Other", "member")
+		coord = s.login(t, "dana@example.org").AccessToken
+		captain = s.login(t, "carl@example.org").AccessToken
+		mia = s.login(t, "mia@example.org").AccessToken
+		omar = s.login(t, "omar@example.org").AccessToken
+	})
 
-	// createShift and updateShift, by the line's captain.
-	createShift := func(token, lineID string, start time.Time, hours, capacity int) shiftJSON {
+	step("createJobAction and updateJobAction", func(t *testing.T) {
+		var cja struct{ CreateJobAction jobActionJSON }
+		s.do(t, coord, `mutation($in: CreateJobActionInput!) { createJobAction(input: $in) { `+jobActionFields+` } }`,
+			map[string]any{"in": map[string]any{"name": "Health Care Strike", "kind": "STRIKE", "employer": "Chinook Regional Health", "startsAt": ts(now.Add(-time.Hour))}}, &cja)
+		ja = cja.CreateJobAction
+		if !uuidPattern.MatchString(ja.ID) {
+			t.Fatalf("createJobAction id %q, want a UUID", ja.ID)
+		}
+		want := jobActionJSON{ID: ja.ID, Name: "Health Care Strike", Kind: "STRIKE", Employer: "Chinook Regional Health", Status: "ACTIVE", StartsAt: now.Add(-time.Hour), CancelCutoffMinutes: 120}
+		if diff := cmp.Diff(want, ja); diff != "" {
+			t.Fatalf("createJobAction (-want +got):\n%s", diff)
+		}
+		var uja struct{ UpdateJobAction jobActionJSON }
+		s.do(t, coord, `mutation($in: UpdateJobActionInput!) { updateJobAction(input: $in) { `+jobActionFields+` } }`,
+			map[string]any{"in": map[string]any{"id": ja.ID, "name": "Health Care Strike 2026", "cancelCutoffMinutes": 90}}, &uja)
+		want.Name, want.CancelCutoffMinutes = "Health Care Strike 2026", 90
+		if diff := cmp.Diff(want, uja.UpdateJobAction); diff != "" {
+			t.Fatalf("updateJobAction (-want +got):\n%s", diff)
+		}
+		// A second job action, planned, for announcements and endJobAction.
+		var cl struct{ CreateJobAction jobActionJSON }
+		s.do(t, coord, `mutation($in: CreateJobActionInput!) { createJobAction(input: $in) { `+jobActionFields+` } }`,
+			map[string]any{"in": map[string]any{"name": "Care Lockout", "kind": "LOCKOUT", "employer": "Capital Care", "startsAt": ts(now.Add(48 * time.Hour)), "cancelCutoffMinutes": 30}}, &cl)
+		lockout = cl.CreateJobAction
+		if lockout.Status != "PLANNED" || lockout.Kind != "LOCKOUT" || lockout.CancelCutoffMinutes != 30 {
+			t.Fatalf("createJobAction of a planned lockout: %+v", lockout)
+		}
+	})
+
+	step("createPicketLine and updatePicketLine", func(t *testing.T) {
+		var cpl struct{ CreatePicketLine lineJSON }
+		s.do(t, coord, `mutation($in: CreatePicketLineInput!) { createPicketLine(input: $in) { `+lineFields+` jobAction { id } } }`,
+			map[string]any{"in": map[string]any{"jobActionId": ja.ID, "name": "Main Entrance", "address": addr, "latitude": 53.5587, "longitude": -113.4977}}, &cpl)
+		line = cpl.CreatePicketLine
+		want := lineJSON{ID: line.ID, Name: "Main Entrance", Address: &addr, Latitude: 53.5587, Longitude: -113.4977, GeofenceMeters: 150, JobAction: &jobActionJSON{ID: ja.ID}}
+		if diff := cmp.Diff(want, line); diff != "" {
+			t.Fatalf("createPicketLine (-want +got):\n%s", diff)
+		}
+		var upl struct{ UpdatePicketLine lineJSON }
+		s.do(t, coord, `mutation($in: UpdatePicketLineInput!) { updatePicketLine(input: $in) { `+lineFields+` } }`,
+			map[string]any{"in": map[string]any{"id": line.ID, "name": "Main Entrance (north)", "geofenceMeters": 200}}, &upl)
+		want.Name, want.GeofenceMeters, want.JobAction = "Main Entrance (north)", 200, nil
+		if diff := cmp.Diff(want, upl.UpdatePicketLine); diff != "" {
+			t.Fatalf("updatePicketLine (-want +got):\n%s", diff)
+		}
+		var cpl2 struct{ CreatePicketLine lineJSON }
+		s.do(t, coord, `mutation($in: CreatePicketLineInput!) { createPicketLine(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"jobActionId": ja.ID, "name": "South Gate", "address": "8440 112 St NW, Edmonton", "latitude": 53.52, "longitude": -113.52, "geofenceMeters": 80}}, &cpl2)
+		line2 = cpl2.CreatePicketLine
+	})
+
+	step("assignCaptain", func(t *testing.T) {
+		var ac struct {
+			AssignCaptain struct {
+				PicketLine struct{ ID string } `json:"picketLine"`
+				Member     memberJSON          `json:"member"`
+				AssignedAt time.Time           `json:"assignedAt"`
+			}
+		}
+		s.do(t, coord, `mutation($l: ID!, $m: ID!) { assignCaptain(picketLineId: $l, memberId: $m) { picketLine { id } member { id name } assignedAt } }`,
+			map[string]any{"l": line.ID, "m": captainID}, &ac)
+		if a := ac.AssignCaptain; a.PicketLine.ID != line.ID || a.Member.ID != captainID || a.Member.Name != "Carl Captain" || time.Since(a.AssignedAt) > time.Minute {
+			t.Fatalf("assignCaptain = %+v", a)
+		}
+	})
+
+	createShift := func(t *testing.T, token, lineID string, start time.Time, hours, capacity int) shiftJSON {
 		t.Helper()
 		var out struct{ CreateShift shiftJSON }
 		s.do(t, token, `mutation($in: CreateShiftInput!) { createShift(input: $in) { `+shiftFields+` picketLine { id } } }`,
 			map[string]any{"in": map[string]any{"picketLineId": lineID, "startsAt": ts(start), "endsAt": ts(start.Add(time.Duration(hours) * time.Hour)), "capacity": capacity}}, &out)
 		return out.CreateShift
 	}
-	day := now.Add(24 * time.Hour)
-	sh1 := createShift(captain, line.ID, day, 4, 1)
-	wantShift := shiftJSON{ID: sh1.ID, PicketLine: &lineJSON{ID: line.ID}, StartsAt: day, EndsAt: day.Add(4 * time.Hour), Capacity: 1, SpotsLeft: 1}
-	if diff := diff(wantShift, sh1); diff != "" {
-		t.Fatalf("createShift \n%s", diff)
-	}
-	var us struct{ UpdateShift shiftJSON }
-	s.do(t, captain, `mutation($in: UpdateShiftInput!) { updateShift(input: $in) { `+shiftFields+` } }`,
-		map[string]any{"in": map[string]any{"id": sh1.ID, "endsAt": ts(day.Add(5 * time.Hour)), "capacity": 2}}, &us)
-	wantShift.PicketLine, wantShift.EndsAt, wantShift.Capacity, wantShift.SpotsLeft = nil, day.Add(5*time.Hour), 2, 2
-	if diff := diff(wantShift, us.UpdateShift); diff != "" {
-		t.Fatalf("updateShift \n%s", diff)
-	}
-	sh2 := createShift(captain, line.ID, day.Add(6*time.Hour), 4, 3)
-	sh3 := createShift(coord, line2.ID, day.Add(24*time.Hour), 4, 2)
-	sh4 := createShift(coord, line2.ID, day.Add(30*time.Hour), 4, 2)
+	step("createShift and updateShift by the line's captain", func(t *testing.T) {
+		sh1 = createShift(t, captain, line.ID, day, 4, 1)
+		want := shiftJSON{ID: sh1.ID, PicketLine: &lineJSON{ID: line.ID}, StartsAt: day, EndsAt: day.Add(4 * time.Hour), Capacity: 1, SpotsLeft: 1}
+		if diff := cmp.Diff(want, sh1); diff != "" {
+			t.Fatalf("createShift (-want +got):\n%s", diff)
+		}
+		var us struct{ UpdateShift shiftJSON }
+		s.do(t, captain, `mutation($in: UpdateShiftInput!) { updateShift(input: $in) { `+shiftFields+` } }`,
+			map[string]any{"in": map[string]any{"id": sh1.ID, "endsAt": ts(day.Add(5 * time.Hour)), "capacity": 2}}, &us)
+		want.PicketLine, want.EndsAt, want.Capacity, want.SpotsLeft = nil, day.Add(5*time.Hour), 2, 2
+		if diff := cmp.Diff(want, us.UpdateShift); diff != "" {
+			t.Fatalf("updateShift (-want +got):\n%s", diff)
+		}
+		sh2 = createShift(t, captain, line.ID, day.Add(6*time.Hour), 4, 3)
+		sh3 = createShift(t, coord, line2.ID, day.Add(24*time.Hour), 4, 2)
+		sh4 = createShift(t, coord, line2.ID, day.Add(30*time.Hour), 4, 2)
+	})
 
-	// signUpForShift, without and with an idempotency key.
-	signUp := func(token, shiftID string, key *string) signupJSON {
+	signUp := func(t *testing.T, token, shiftID string, key *string) signupJSON {
 		t.Helper()
 		vars := map[string]any{"s": shiftID}
 		if key != nil {
@@ -243,242 +261,265 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 		s.do(t, token, `mutation($s: ID!, $k: String) { signUpForShift(shiftId: $s, idempotencyKey: $k) { `+signupFields+` } }`, vars, &out)
 		return out.SignUpForShift
 	}
-	su1 := signUp(mia, sh1.ID, nil)
-	if su1.Status != "SIGNED_UP" || su1.Member.ID != memberID || su1.Shift.ID != sh1.ID || su1.WaitlistPosition != nil || !uuidPattern.MatchString(su1.ID) {
-		t.Fatalf("signUpForShift = %+v", su1)
-	}
-	key := "3b241101-e2bb-4255-8caf-4136c566a962"
-	su2 := signUp(mia, sh2.ID, &key)
-	if again := signUp(mia, sh2.ID, &key); again.ID != su2.ID || su2.Status != "SIGNED_UP" {
-		t.Fatalf("signUpForShift with the same key: %+v then %+v", su2, again)
-	}
-	suOmar := signUp(omar, sh1.ID, nil)
-	suCaptain := signUp(captain, sh1.ID, nil)
-	if suCaptain.Status != "WAITLISTED" || suCaptain.WaitlistPosition == nil || *suCaptain.WaitlistPosition != 1 {
-		t.Fatalf("third sign-up on a shift for two = %+v, want WAITLISTED at 1", suCaptain)
-	}
+	step("signUpForShift holds a spot, answers a key seen before with its sign-up, and waitlists past capacity", func(t *testing.T) {
+		su1 = signUp(t, mia, sh1.ID, nil)
+		if su1.Status != "SIGNED_UP" || su1.Member.ID != memberID || su1.Shift.ID != sh1.ID || su1.WaitlistPosition != nil || !uuidPattern.MatchString(su1.ID) {
+			t.Fatalf("signUpForShift = %+v", su1)
+		}
+		key := "3b241101-e2bb-4255-8caf-4136c566a962"
+		su2 = signUp(t, mia, sh2.ID, &key)
+		if again := signUp(t, mia, sh2.ID, &key); again.ID != su2.ID || su2.Status != "SIGNED_UP" {
+			t.Fatalf("signUpForShift with the same key: %+v then %+v", su2, again)
+		}
+		suOmar = signUp(t, omar, sh1.ID, nil)
+		suCaptain = signUp(t, captain, sh1.ID, nil)
+		if suCaptain.Status != "WAITLISTED" || suCaptain.WaitlistPosition == nil || *suCaptain.WaitlistPosition != 1 {
+			t.Fatalf("third sign-up on a shift for two = %+v, want WAITLISTED at 1", suCaptain)
+		}
+	})
 
-	// shift: counts, mySignup, signups.
 	shiftQuery := `query($id: ID!) { shift(id: $id) { ` + shiftFields + ` picketLine { id name } mySignup { id status } signups { id status waitlistPosition member { id name } } } }`
-	var q struct{ Shift shiftJSON }
-	s.do(t, mia, shiftQuery, map[string]any{"id": sh1.ID}, &q)
-	if q.Shift.SignedUpCount != 2 || q.Shift.SpotsLeft != 0 || q.Shift.WaitlistCount != 1 || q.Shift.PicketLine.Name != "Main Entrance (north)" {
-		t.Fatalf("shift counts = %+v", q.Shift)
-	}
-	if q.Shift.MySignup == nil || q.Shift.MySignup.ID != su1.ID || q.Shift.MySignup.Status != "SIGNED_UP" {
-		t.Fatalf("mySignup = %+v, want %s", q.Shift.MySignup, su1.ID)
-	}
-	if got := ids(q.Shift.Signups, func(s signupJSON) string { return s.ID }); !reflect.DeepEqual(got, []string{su1.ID}) {
-		t.Fatalf("a member sees sign-ups %v, want only their own %s", got, su1.ID)
-	}
-	s.do(t, coord, shiftQuery, map[string]any{"id": sh1.ID}, &q)
-	if got := ids(q.Shift.Signups, func(s signupJSON) string { return s.ID }); !reflect.DeepEqual(got, []string{su1.ID, suOmar.ID, suCaptain.ID}) {
-		t.Fatalf("coordinator sees sign-ups %v, want signed up first, then the waitlist", got)
-	}
-	if q.Shift.MySignup != nil {
-		t.Fatalf("coordinator has no sign-up, got mySignup %+v", q.Shift.MySignup)
-	}
+	t.Run("shift counts its sign-ups and lists them as the caller may see them", func(t *testing.T) {
+		var q struct{ Shift shiftJSON }
+		s.do(t, mia, shiftQuery, map[string]any{"id": sh1.ID}, &q)
+		if q.Shift.SignedUpCount != 2 || q.Shift.SpotsLeft != 0 || q.Shift.WaitlistCount != 1 || q.Shift.PicketLine.Name != "Main Entrance (north)" {
+			t.Errorf("shift counts = %+v", q.Shift)
+		}
+		if q.Shift.MySignup == nil || q.Shift.MySignup.ID != su1.ID || q.Shift.MySignup.Status != "SIGNED_UP" {
+			t.Errorf("mySignup = %+v, want %s", q.Shift.MySignup, su1.ID)
+		}
+		if diff := cmp.Diff([]string{su1.ID}, signupIDs(q.Shift.Signups)); diff != "" {
+			t.Errorf("a member sees sign-ups other than their own (-want +got):\n%s", diff)
+		}
+		s.do(t, coord, shiftQuery, map[string]any{"id": sh1.ID}, &q)
+		if diff := cmp.Diff([]string{su1.ID, suOmar.ID, suCaptain.ID}, signupIDs(q.Shift.Signups)); diff != "" {
+			t.Errorf("a coordinator sees sign-ups, want signed up first, then the waitlist (-want +got):\n%s", diff)
+		}
+		if q.Shift.MySignup != nil {
+			t.Errorf("coordinator has no sign-up, got mySignup %+v", q.Shift.MySignup)
+		}
+	})
 
-	// myShifts, soonest first.
-	var my struct{ MyShifts []signupJSON }
-	s.do(t, mia, `{ myShifts { `+signupFields+` } }`, nil, &my)
-	if got := ids(my.MyShifts, func(s signupJSON) string { return s.ID }); !reflect.DeepEqual(got, []string{su1.ID, su2.ID}) {
-		t.Fatalf("myShifts = %v, want %v", got, []string{su1.ID, su2.ID})
-	}
+	t.Run("myShifts lists the member's shifts soonest first", func(t *testing.T) {
+		var my struct{ MyShifts []signupJSON }
+		s.do(t, mia, `{ myShifts { `+signupFields+` } }`, nil, &my)
+		if diff := cmp.Diff([]string{su1.ID, su2.ID}, signupIDs(my.MyShifts)); diff != "" {
+			t.Fatalf("myShifts (-want +got):\n%s", diff)
+		}
+	})
 
-	// openShifts, page by page: Omar holds sh1, so sh2 overlaps nothing of
-	// his, sh3 and sh4 are free; sh1 is full.
-	var pages [][]string
-	var after any
-	for {
-		var out struct {
+	t.Run("openShifts pages through the shifts the member can take", func(t *testing.T) {
+		// Omar holds sh1, so sh2 overlaps nothing of his, sh3 and sh4 are
+		// free; sh1 is full.
+		var pages [][]string
+		var after any
+		for {
+			var out struct {
+				OpenShifts struct {
+					Edges []struct {
+						Cursor string    `json:"cursor"`
+						Node   shiftJSON `json:"node"`
+					} `json:"edges"`
+					PageInfo struct {
+						HasNextPage bool    `json:"hasNextPage"`
+						EndCursor   *string `json:"endCursor"`
+					} `json:"pageInfo"`
+				}
+			}
+			s.do(t, omar, `query($after: String) { openShifts(first: 1, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`,
+				map[string]any{"after": after}, &out)
+			page := out.OpenShifts
+			var got []string
+			for _, e := range page.Edges {
+				got = append(got, e.Node.ID)
+			}
+			pages = append(pages, got)
+			if len(page.Edges) > 0 && (page.PageInfo.EndCursor == nil || *page.PageInfo.EndCursor != page.Edges[len(page.Edges)-1].Cursor) {
+				t.Fatalf("endCursor %v is not the last edge's cursor", page.PageInfo.EndCursor)
+			}
+			if !page.PageInfo.HasNextPage {
+				break
+			}
+			if len(pages) > 10 {
+				t.Fatalf("openShifts pages without end: %v", pages)
+			}
+			after = *page.PageInfo.EndCursor
+		}
+		if diff := cmp.Diff([][]string{{sh2.ID}, {sh3.ID}, {sh4.ID}}, pages); diff != "" {
+			t.Fatalf("openShifts pages (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("openShifts keeps to the job action and the window asked for", func(t *testing.T) {
+		var filtered struct {
 			OpenShifts struct {
-				Edges []struct {
-					Cursor string    `json:"cursor"`
-					Node   shiftJSON `json:"node"`
-				} `json:"edges"`
-				PageInfo struct {
-					HasNextPage bool    `json:"hasNextPage"`
-					EndCursor   *string `json:"endCursor"`
-				} `json:"pageInfo"`
+				Edges []struct{ Node shiftJSON } `json:"edges"`
 			}
 		}
-		s.do(t, omar, `query($after: String) { openShifts(first: 1, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`,
-			map[string]any{"after": after}, &out)
-		page := out.OpenShifts
-		var got []string
-		for _, e := range page.Edges {
-			got = append(got, e.Node.ID)
+		s.do(t, omar, `query($ja: ID, $from: Time, $to: Time) { openShifts(jobActionId: $ja, from: $from, to: $to) { edges { node { id } } } }`,
+			map[string]any{"ja": ja.ID, "from": ts(day.Add(24 * time.Hour)), "to": ts(day.Add(30 * time.Hour))}, &filtered)
+		if len(filtered.OpenShifts.Edges) != 1 || filtered.OpenShifts.Edges[0].Node.ID != sh3.ID {
+			t.Fatalf("openShifts in [from, to) = %+v, want only %s", filtered.OpenShifts.Edges, sh3.ID)
 		}
-		pages = append(pages, got)
-		if len(page.Edges) > 0 && (page.PageInfo.EndCursor == nil || *page.PageInfo.EndCursor != page.Edges[len(page.Edges)-1].Cursor) {
-			t.Fatalf("endCursor %v is not the last edge's cursor", page.PageInfo.EndCursor)
+	})
+
+	step("postAnnouncement to a line by its captain and to a job action by a coordinator", func(t *testing.T) {
+		post := func(token string, input map[string]any) announceJSON {
+			t.Helper()
+			var out struct{ PostAnnouncement announceJSON }
+			s.do(t, token, `mutation($in: PostAnnouncementInput!) { postAnnouncement(input: $in) { id body urgent createdAt author { id name } } }`, map[string]any{"in": input}, &out)
+			return out.PostAnnouncement
 		}
-		if !page.PageInfo.HasNextPage {
-			break
+		la = post(captain, map[string]any{"picketLineId": line.ID, "body": "  Bring water.  ", "urgent": true})
+		if la.Body != "Bring water." || !la.Urgent || la.Author.ID != captainID || time.Since(la.CreatedAt) > time.Minute {
+			t.Fatalf("line announcement = %+v", la)
 		}
-		if len(pages) > 10 {
-			t.Fatalf("openShifts pages without end: %v", pages)
+		jaa = post(coord, map[string]any{"jobActionId": ja.ID, "body": "HQ opens at 5:30."})
+		if jaa.Body != "HQ opens at 5:30." || jaa.Urgent || jaa.Author.ID != coordID {
+			t.Fatalf("job action announcement = %+v", jaa)
 		}
-		after = *page.PageInfo.EndCursor
-	}
-	if diff := diff([][]string{{sh2.ID}, {sh3.ID}, {sh4.ID}}, pages); diff != "" {
-		t.Fatalf("openShifts pages \n%s", diff)
-	}
-	var filtered struct {
-		OpenShifts struct {
-			Edges []struct{ Node shiftJSON } `json:"edges"`
+	})
+
+	t.Run("picketLine shows its job action, captains, shifts and announcements", func(t *testing.T) {
+		// As a member signed up there.
+		var pl struct{ PicketLine lineJSON }
+		s.do(t, mia, `query($id: ID!, $from: Time, $to: Time) { picketLine(id: $id) { `+lineFields+`
+			jobAction { id name }
+			captains { id name }
+			shifts(from: $from, to: $to) { id }
+			all: shifts { id }
+			announcements { id body author { id } } } }`,
+			map[string]any{"id": line.ID, "from": ts(day.Add(time.Hour)), "to": ts(day.Add(7 * time.Hour))}, &pl)
+		if pl.PicketLine.Address == nil || *pl.PicketLine.Address != addr || pl.PicketLine.JobAction.Name != "Health Care Strike 2026" {
+			t.Errorf("picketLine = %+v", pl.PicketLine)
 		}
-	}
-	s.do(t, omar, `query($ja: ID, $from: Time, $to: Time) { openShifts(jobActionId: $ja, from: $from, to: $to) { edges { node { id } } } }`,
-		map[string]any{"ja": ja.ID, "from": ts(day.Add(24 * time.Hour)), "to": ts(day.Add(30 * time.Hour))}, &filtered)
-	if len(filtered.OpenShifts.Edges) != 1 || filtered.OpenShifts.Edges[0].Node.ID != sh3.ID {
-		t.Fatalf("openShifts in [from, to) = %+v, want only %s", filtered.OpenShifts.Edges, sh3.ID)
-	}
-
-	// postAnnouncement to a line (its captain) and to a job action (a coordinator).
-	post := func(token string, input map[string]any) announceJSON {
-		t.Helper()
-		var out struct{ PostAnnouncement announceJSON }
-		s.do(t, token, `mutation($in: PostAnnouncementInput!) { postAnnouncement(input: $in) { id body urgent createdAt author { id name } } }`, map[string]any{"in": input}, &out)
-		return out.PostAnnouncement
-	}
-	la := post(captain, map[string]any{"picketLineId": line.ID, "body": "  Bring water.  ", "urgent": true})
-	if la.Body != "Bring water." || !la.Urgent || la.Author.ID != captainID || time.Since(la.CreatedAt) > time.Minute {
-		t.Fatalf("line announcement = %+v", la)
-	}
-	jaa := post(coord, map[string]any{"jobActionId": ja.ID, "body": "HQ opens at 5:30."})
-	if jaa.Body != "HQ opens at 5:30." || jaa.Urgent || jaa.Author.ID != coordID {
-		t.Fatalf("job action announcement = %+v", jaa)
-	}
-
-	// picketLine with everything hanging off it, as a member signed up there.
-	var pl struct{ PicketLine lineJSON }
-	s.do(t, mia, `query($id: ID!, $from: Time, $to: Time) { picketLine(id: $id) { `+lineFields+`
-		jobAction { id name }
-		captains { id name }
-		shifts(from: $from, to: $to) { id }
-		all: shifts { id }
-		announcements { id body author { id } } } }`,
-		map[string]any{"id": line.ID, "from": ts(day.Add(time.Hour)), "to": ts(day.Add(7 * time.Hour))}, &pl)
-	if pl.PicketLine.Address == nil || *pl.PicketLine.Address != addr || pl.PicketLine.JobAction.Name != "Health Care Strike 2026" {
-		t.Fatalf("picketLine = %+v", pl.PicketLine)
-	}
-	if got := ids(pl.PicketLine.Captains, func(m memberJSON) string { return m.ID }); !reflect.DeepEqual(got, []string{captainID}) {
-		t.Fatalf("captains = %v, want [%s]", got, captainID)
-	}
-	if got := shiftIDs(pl.PicketLine.Shifts); !reflect.DeepEqual(got, []string{sh2.ID}) {
-		t.Fatalf("shifts(from, to) = %v, want [%s] (sh1 starts before from)", got, sh2.ID)
-	}
-	if got := ids(pl.PicketLine.Announcements, func(a announceJSON) string { return a.ID }); !reflect.DeepEqual(got, []string{la.ID}) {
-		t.Fatalf("line announcements = %v, want [%s]", got, la.ID)
-	}
-	var all struct {
-		PicketLine struct {
-			All []shiftJSON `json:"all"`
+		if diff := cmp.Diff([]string{captainID}, ids(pl.PicketLine.Captains, func(m memberJSON) string { return m.ID })); diff != "" {
+			t.Errorf("captains (-want +got):\n%s", diff)
 		}
-	}
-	s.do(t, mia, `query($id: ID!) { picketLine(id: $id) { all: shifts { id } } }`, map[string]any{"id": line.ID}, &all)
-	if got := shiftIDs(all.PicketLine.All); !reflect.DeepEqual(got, []string{sh1.ID, sh2.ID}) {
-		t.Fatalf("all shifts = %v, want soonest first [%s %s]", got, sh1.ID, sh2.ID)
-	}
-
-	// jobActions and jobAction.
-	var jas struct{ JobActions []jobActionJSON }
-	s.do(t, mia, `{ jobActions { id status } }`, nil, &jas)
-	if got := ids(jas.JobActions, func(j jobActionJSON) string { return j.ID }); !reflect.DeepEqual(got, []string{lockout.CreateJobAction.ID, ja.ID}) {
-		t.Fatalf("jobActions = %v, want newest start first", got)
-	}
-	var one struct{ JobAction jobActionJSON }
-	s.do(t, mia, `query($id: ID!) { jobAction(id: $id) { `+jobActionFields+` picketLines { id name } announcements { id body author { id name } } } }`, map[string]any{"id": ja.ID}, &one)
-	if got := ids(one.JobAction.PicketLines, func(l lineJSON) string { return l.ID }); !reflect.DeepEqual(got, []string{line.ID, line2.ID}) {
-		t.Fatalf("jobAction.picketLines = %v, want by name [%s %s]", got, line.ID, line2.ID)
-	}
-	if len(one.JobAction.Announcements) != 1 || one.JobAction.Announcements[0].ID != jaa.ID || one.JobAction.Announcements[0].Author.Name != "Dana Whitford" {
-		t.Fatalf("jobAction.announcements = %+v", one.JobAction.Announcements)
-	}
-
-	// cancelSignup: the spot goes to the head of the waitlist.
-	var cs struct{ CancelSignup signupJSON }
-	s.do(t, mia, `mutation($id: ID!) { cancelSignup(signupId: $id) { `+signupFields+` } }`, map[string]any{"id": su1.ID}, &cs)
-	if cs.CancelSignup.ID != su1.ID || cs.CancelSignup.Status != "CANCELLED" {
-		t.Fatalf("cancelSignup = %+v", cs.CancelSignup)
-	}
-	s.do(t, captain, shiftQuery, map[string]any{"id": sh1.ID}, &q)
-	if q.Shift.SignedUpCount != 2 || q.Shift.WaitlistCount != 0 || q.Shift.MySignup == nil || q.Shift.MySignup.Status != "SIGNED_UP" {
-		t.Fatalf("after a cancellation the waitlisted captain should hold a spot: %+v", q.Shift)
-	}
-
-	// cancelShift, by the captain: every sign-up goes.
-	var cshift struct{ CancelShift shiftJSON }
-	s.do(t, captain, `mutation($id: ID!) { cancelShift(id: $id) { `+shiftFields+` } }`, map[string]any{"id": sh1.ID}, &cshift)
-	if c := cshift.CancelShift; c.CancelledAt == nil || c.SignedUpCount != 0 || c.SpotsLeft != 0 || c.WaitlistCount != 0 {
-		t.Fatalf("cancelShift = %+v", c)
-	}
-	s.do(t, omar, shiftQuery, map[string]any{"id": sh1.ID}, &q)
-	if q.Shift.MySignup != nil || q.Shift.CancelledAt == nil {
-		t.Fatalf("after cancelShift Omar's sign-up = %+v, want none active", q.Shift.MySignup)
-	}
-	s.do(t, omar, `{ myShifts { id } }`, nil, &my)
-	if len(my.MyShifts) != 0 {
-		t.Fatalf("after cancelShift Omar's myShifts = %+v, want none", my.MyShifts)
-	}
-
-	// removeCaptain: true once, then false.
-	for i, wantRemoved := range []bool{true, false} {
-		var rc struct{ RemoveCaptain bool }
-		s.do(t, coord, `mutation($l: ID!, $m: ID!) { removeCaptain(picketLineId: $l, memberId: $m) }`, map[string]any{"l": line.ID, "m": captainID}, &rc)
-		if rc.RemoveCaptain != wantRemoved {
-			t.Fatalf("removeCaptain #%d = %v, want %v", i+1, rc.RemoveCaptain, wantRemoved)
+		if diff := cmp.Diff([]string{sh2.ID}, shiftIDs(pl.PicketLine.Shifts)); diff != "" {
+			t.Errorf("shifts(from, to), where sh1 starts before from (-want +got):\n%s", diff)
 		}
-	}
-	s.fails(t, captain, `mutation($id: ID!) { cancelShift(id: $id) { id } }`, map[string]any{"id": sh2.ID}, "FORBIDDEN")
+		if diff := cmp.Diff([]string{la.ID}, ids(pl.PicketLine.Announcements, func(a announceJSON) string { return a.ID })); diff != "" {
+			t.Errorf("line announcements (-want +got):\n%s", diff)
+		}
+		var all struct {
+			PicketLine struct {
+				All []shiftJSON `json:"all"`
+			}
+		}
+		s.do(t, mia, `query($id: ID!) { picketLine(id: $id) { all: shifts { id } } }`, map[string]any{"id": line.ID}, &all)
+		if diff := cmp.Diff([]string{sh1.ID, sh2.ID}, shiftIDs(all.PicketLine.All)); diff != "" {
+			t.Errorf("all shifts, soonest first (-want +got):\n%s", diff)
+		}
+	})
 
-	// endJobAction: its shifts leave openShifts and take no sign-ups.
-	var end struct{ EndJobAction jobActionJSON }
-	s.do(t, coord, `mutation($id: ID!) { endJobAction(id: $id) { `+jobActionFields+` } }`, map[string]any{"id": ja.ID}, &end)
-	if end.EndJobAction.Status != "ENDED" {
-		t.Fatalf("endJobAction status %s, want ENDED", end.EndJobAction.Status)
-	}
-	var open struct {
-		OpenShifts struct{ Edges []struct{ Node shiftJSON } }
-	}
-	s.do(t, omar, `{ openShifts { edges { node { id } } } }`, nil, &open)
-	if len(open.OpenShifts.Edges) != 0 {
-		t.Fatalf("openShifts after endJobAction = %+v, want none", open.OpenShifts.Edges)
-	}
-	s.fails(t, omar, `mutation($s: ID!) { signUpForShift(shiftId: $s) { id } }`, map[string]any{"s": sh3.ID}, "SHIFT_CLOSED")
+	t.Run("jobActions lists the newest start first, and jobAction its lines and announcements", func(t *testing.T) {
+		var jas struct{ JobActions []jobActionJSON }
+		s.do(t, mia, `{ jobActions { id status } }`, nil, &jas)
+		if diff := cmp.Diff([]string{lockout.ID, ja.ID}, ids(jas.JobActions, func(j jobActionJSON) string { return j.ID })); diff != "" {
+			t.Errorf("jobActions, newest start first (-want +got):\n%s", diff)
+		}
+		var one struct{ JobAction jobActionJSON }
+		s.do(t, mia, `query($id: ID!) { jobAction(id: $id) { `+jobActionFields+` picketLines { id name } announcements { id body author { id name } } } }`, map[string]any{"id": ja.ID}, &one)
+		if diff := cmp.Diff([]string{line.ID, line2.ID}, ids(one.JobAction.PicketLines, func(l lineJSON) string { return l.ID })); diff != "" {
+			t.Errorf("jobAction.picketLines, by name (-want +got):\n%s", diff)
+		}
+		if len(one.JobAction.Announcements) != 1 || one.JobAction.Announcements[0].ID != jaa.ID || one.JobAction.Announcements[0].Author.Name != "Dana Whitford" {
+			t.Errorf("jobAction.announcements = %+v", one.JobAction.Announcements)
+		}
+	})
 
-	// updateMyContact and me.
-	var uc struct{ UpdateMyContact memberJSON }
-	s.do(t, omar, `mutation($in: UpdateContactInput!) { updateMyContact(input: $in) { id name email phone role } }`,
-		map[string]any{"in": map[string]any{"name": "Omar O.", "email": "  Omar.New@Example.org ", "phone": ""}}, &uc)
-	newEmail := "omar.new@example.org"
-	wantMe := memberJSON{ID: otherID, Name: "Omar O.", Email: &newEmail, Role: "MEMBER"}
-	if diff := diff(wantMe, uc.UpdateMyContact); diff != "" {
-		t.Fatalf("updateMyContact \n%s", diff)
-	}
-	var me struct{ Me memberJSON }
-	s.do(t, omar, `{ me { id name email phone role } }`, nil, &me)
-	if diff := diff(wantMe, me.Me); diff != "" {
-		t.Fatalf("me after updateMyContact \n%s", diff)
-	}
-	phone := "+1 (780) 555-0123"
-	s.do(t, omar, `mutation($in: UpdateContactInput!) { updateMyContact(input: $in) { id name email phone role } }`,
-		map[string]any{"in": map[string]any{"phone": phone}}, &uc)
-	wantMe.Phone = &phone
-	if diff := diff(wantMe, uc.UpdateMyContact); diff != "" {
-		t.Fatalf("updateMyContact of the phone only \n%s", diff)
-	}
-	// The new email signs in.
-	if p := s.login(t, newEmail); p.Member.ID != otherID {
-		t.Fatalf("signing in with the new email gave member %s", p.Member.ID)
-	}
-	var coordMe struct{ Me memberJSON }
-	s.do(t, coord, `{ me { id role } }`, nil, &coordMe)
-	if coordMe.Me.ID != coordID || coordMe.Me.Role != "COORDINATOR" {
-		t.Fatalf("coordinator's me = %+v", coordMe.Me)
-	}
+	step("cancelSignup gives the spot to the head of the waitlist", func(t *testing.T) {
+		var cs struct{ CancelSignup signupJSON }
+		s.do(t, mia, `mutation($id: ID!) { cancelSignup(signupId: $id) { `+signupFields+` } }`, map[string]any{"id": su1.ID}, &cs)
+		if cs.CancelSignup.ID != su1.ID || cs.CancelSignup.Status != "CANCELLED" {
+			t.Fatalf("cancelSignup = %+v", cs.CancelSignup)
+		}
+		var q struct{ Shift shiftJSON }
+		s.do(t, captain, shiftQuery, map[string]any{"id": sh1.ID}, &q)
+		if q.Shift.SignedUpCount != 2 || q.Shift.WaitlistCount != 0 || q.Shift.MySignup == nil || q.Shift.MySignup.Status != "SIGNED_UP" {
+			t.Fatalf("after a cancellation the waitlisted captain should hold a spot: %+v", q.Shift)
+		}
+	})
+
+	step("cancelShift by the line's captain ends every sign-up", func(t *testing.T) {
+		var cshift struct{ CancelShift shiftJSON }
+		s.do(t, captain, `mutation($id: ID!) { cancelShift(id: $id) { `+shiftFields+` } }`, map[string]any{"id": sh1.ID}, &cshift)
+		if c := cshift.CancelShift; c.CancelledAt == nil || c.SignedUpCount != 0 || c.SpotsLeft != 0 || c.WaitlistCount != 0 {
+			t.Fatalf("cancelShift = %+v", c)
+		}
+		var q struct{ Shift shiftJSON }
+		s.do(t, omar, shiftQuery, map[string]any{"id": sh1.ID}, &q)
+		if q.Shift.MySignup != nil || q.Shift.CancelledAt == nil {
+			t.Fatalf("after cancelShift Omar's sign-up = %+v, want none active", q.Shift.MySignup)
+		}
+		var my struct{ MyShifts []signupJSON }
+		s.do(t, omar, `{ myShifts { id } }`, nil, &my)
+		if len(my.MyShifts) != 0 {
+			t.Fatalf("after cancelShift Omar's myShifts = %+v, want none", my.MyShifts)
+		}
+	})
+
+	step("removeCaptain answers true once, then false, and the captain loses the line", func(t *testing.T) {
+		for i, wantRemoved := range []bool{true, false} {
+			var rc struct{ RemoveCaptain bool }
+			s.do(t, coord, `mutation($l: ID!, $m: ID!) { removeCaptain(picketLineId: $l, memberId: $m) }`, map[string]any{"l": line.ID, "m": captainID}, &rc)
+			if rc.RemoveCaptain != wantRemoved {
+				t.Fatalf("removeCaptain #%d = %v, want %v", i+1, rc.RemoveCaptain, wantRemoved)
+			}
+		}
+		s.fails(t, captain, `mutation($id: ID!) { cancelShift(id: $id) { id } }`, map[string]any{"id": sh2.ID}, "FORBIDDEN")
+	})
+
+	t.Run("endJobAction takes its shifts out of openShifts and closes them to sign-ups", func(t *testing.T) {
+		var end struct{ EndJobAction jobActionJSON }
+		s.do(t, coord, `mutation($id: ID!) { endJobAction(id: $id) { `+jobActionFields+` } }`, map[string]any{"id": ja.ID}, &end)
+		if end.EndJobAction.Status != "ENDED" {
+			t.Fatalf("endJobAction status %s, want ENDED", end.EndJobAction.Status)
+		}
+		var open struct {
+			OpenShifts struct{ Edges []struct{ Node shiftJSON } }
+		}
+		s.do(t, omar, `{ openShifts { edges { node { id } } } }`, nil, &open)
+		if len(open.OpenShifts.Edges) != 0 {
+			t.Errorf("openShifts after endJobAction = %+v, want none", open.OpenShifts.Edges)
+		}
+		s.fails(t, omar, `mutation($s: ID!) { signUpForShift(shiftId: $s) { id } }`, map[string]any{"s": sh3.ID}, "SHIFT_CLOSED")
+	})
+
+	t.Run("updateMyContact changes what me shows, and the new email signs in", func(t *testing.T) {
+		var uc struct{ UpdateMyContact memberJSON }
+		s.do(t, omar, `mutation($in: UpdateContactInput!) { updateMyContact(input: $in) { id name email phone role } }`,
+			map[string]any{"in": map[string]any{"name": "Omar O.", "email": "  Omar.New@Example.org ", "phone": ""}}, &uc)
+		newEmail := "omar.new@example.org"
+		want := memberJSON{ID: otherID, Name: "Omar O.", Email: &newEmail, Role: "MEMBER"}
+		if diff := cmp.Diff(want, uc.UpdateMyContact); diff != "" {
+			t.Fatalf("updateMyContact (-want +got):\n%s", diff)
+		}
+		var me struct{ Me memberJSON }
+		s.do(t, omar, `{ me { id name email phone role } }`, nil, &me)
+		if diff := cmp.Diff(want, me.Me); diff != "" {
+			t.Fatalf("me after updateMyContact (-want +got):\n%s", diff)
+		}
+		phone := "+1 (780) 555-0123"
+		s.do(t, omar, `mutation($in: UpdateContactInput!) { updateMyContact(input: $in) { id name email phone role } }`,
+			map[string]any{"in": map[string]any{"phone": phone}}, &uc)
+		want.Phone = &phone
+		if diff := cmp.Diff(want, uc.UpdateMyContact); diff != "" {
+			t.Fatalf("updateMyContact of the phone only (-want +got):\n%s", diff)
+		}
+		if p := s.login(t, newEmail); p.Member.ID != otherID {
+			t.Fatalf("signing in with the new email gave member %s", p.Member.ID)
+		}
+	})
+
+	t.Run("me shows a coordinator's role", func(t *testing.T) {
+		var coordMe struct{ Me memberJSON }
+		s.do(t, coord, `{ me { id role } }`, nil, &coordMe)
+		if coordMe.Me.ID != coordID || coordMe.Me.Role != "COORDINATOR" {
+			t.Fatalf("coordinator's me = %+v", coordMe.Me)
+		}
+	})
 }
 
 // Shifts starting at the same moment are paged by id: none is skipped or
@@ -486,22 +527,16 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 func TestOpenShiftsPagesThroughTies(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
-	staff := s.addMember(t, db.RoleCoordinator)
-	ja := s.jobAction(t, staff)
-	store, _ := s.direct(t)
-	start := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Second)
+	k := s.kit(t)
+	ja := k.JobAction()
+	// The kit's clock stands still, so the five start at the same moment.
 	var want []string
 	for range 5 {
-		line := s.line(t, staff, ja.ID)
-		sh, err := store.CreateShift(context.Background(), staff.Actor(), db.NewShift{PicketLineID: line.ID, StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, sh.ID)
+		want = append(want, k.ShiftOn(k.LineOf(ja), 72*time.Hour, 2).ID)
 	}
 	// One earlier shift, full, is not offered.
-	full := s.shift(t, staff, s.line(t, staff, ja.ID).ID, 48*time.Hour, 1)
-	s.signUp(t, s.addMember(t, db.RoleMember), full.ID)
+	full := k.ShiftOn(k.LineOf(ja), 48*time.Hour, 1)
+	k.SignUp(k.NewMember(), full)
 	sort.Strings(want)
 	m := s.addMember(t, db.RoleMember)
 	var got []string
@@ -528,7 +563,7 @@ func TestOpenShiftsPagesThroughTies(t *testing.T) {
 		}
 		after = *out.OpenShifts.PageInfo.EndCursor
 	}
-	if d := diff(want, got); d != "" {
-		t.Fatalf("shifts of one start, paged by two:\n%s", d)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("shifts of one start, paged by two (-want +got):\n%s", diff)
 	}
 }

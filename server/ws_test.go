@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,36 +13,18 @@ import (
 	"github.com/picketline/picketline/server/realtime"
 )
 
-// liveLine is a line with one shift, its coordinator and captain.
+// liveLine is a line with one shift two days ahead, and its captain.
 type liveLine struct {
-	coordinator, captain *member
-	lineID, shiftID      string
+	captain *member
+	line    *db.PicketLine
+	shift   *db.Shift
 }
 
 func (s *testServer) liveLine(t *testing.T, capacity int) liveLine {
 	t.Helper()
-	store, _ := s.direct(t)
-	ctx := context.Background()
-	l := liveLine{coordinator: s.addMember(t, db.RoleCoordinator), captain: s.addMember(t, db.RoleMember)}
-	staff := l.coordinator.Actor()
-	ja, err := store.CreateJobAction(ctx, staff, db.NewJobAction{Name: "Strike", Kind: db.KindStrike, Employer: "Employer", StartsAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, err := store.CreatePicketLine(ctx, staff, db.NewPicketLine{JobActionID: ja.ID, Name: "Gate", Address: "1 Main St", Latitude: 53.5, Longitude: -113.5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.AssignCaptain(ctx, staff, line.ID, l.captain.ID); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now().Add(48 * time.Hour)
-	sh, err := store.CreateShift(ctx, staff, db.NewShift{PicketLineID: line.ID, StartsAt: start, EndsAt: start.Add(4 * time.Hour), Capacity: capacity})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.lineID, l.shiftID = line.ID, sh.ID
-	return l
+	k := s.kit(t)
+	line := k.Line()
+	return liveLine{captain: s.captain(t, line), line: line, shift: k.ShiftOn(line, 48*time.Hour, capacity)}
 }
 
 const httpSignUp = `mutation($s: ID!) { signUpForShift(shiftId: $s) { id status } }`
@@ -63,18 +44,18 @@ func TestLineEventsArriveLive(t *testing.T) {
 	l := s.liveLine(t, 1)
 	ws := s.dialWS(t, nil)
 	ws.init(l.captain.Token)
-	ws.subscribe("1", lineEventsSub, map[string]any{"line": l.lineID, "after": s.lineCursor(t, l.captain.Token, l.lineID)})
+	ws.subscribe("1", lineEventsSub, map[string]any{"line": l.line.ID, "after": s.lineCursor(t, l.captain.Token, l.line.ID)})
 
 	m := s.addMember(t, db.RoleMember)
-	s.signUpOverHTTP(t, m.Token, l.shiftID)
+	s.signUpOverHTTP(t, m.Token, l.shift.ID)
 	e := ws.nextEvent("1", "picketLineEvents")
-	if e.Kind != "SIGNUP_CHANGED" || e.Shift == nil || e.Shift.ID != l.shiftID || e.Shift.SignedUpCount != 1 {
+	if e.Kind != "SIGNUP_CHANGED" || e.Shift == nil || e.Shift.ID != l.shift.ID || e.Shift.SignedUpCount != 1 {
 		t.Fatalf("first event %+v", e)
 	}
 	if e2 := ws.nextEvent("1", "picketLineEvents"); e2.Kind != "SHIFT_FILLED" || e2.Seq != e.Seq+1 {
 		t.Fatalf("second event %+v after seq %d", e2, e.Seq)
 	}
-	s.do(t, l.captain.Token, `mutation($l: ID!) { postAnnouncement(input: {picketLineId: $l, body: "Bring water"}) { id } }`, map[string]any{"l": l.lineID}, nil)
+	s.do(t, l.captain.Token, `mutation($l: ID!) { postAnnouncement(input: {picketLineId: $l, body: "Bring water"}) { id } }`, map[string]any{"l": l.line.ID}, nil)
 	if e3 := ws.nextEvent("1", "picketLineEvents"); e3.Kind != "ANNOUNCEMENT" || e3.Announcement == nil || e3.Announcement.Body != "Bring water" {
 		t.Fatalf("announcement event %+v", e3)
 	}
@@ -87,16 +68,16 @@ func TestOnlyThoseTakingPartMayFollowALine(t *testing.T) {
 	outsider := s.addMember(t, db.RoleMember)
 	ws := s.dialWS(t, nil)
 	ws.init(outsider.Token)
-	ws.subscribe("1", lineEventsSub, map[string]any{"line": l.lineID})
+	ws.subscribe("1", lineEventsSub, map[string]any{"line": l.line.ID})
 	m := ws.next()
 	if m.Type != "next" && m.Type != "error" || !strings.Contains(string(m.Payload), "FORBIDDEN") {
 		t.Fatalf("outsider's subscription: %s %s", m.Type, m.Payload)
 	}
 	// Once signed up, the same member may follow the line.
-	s.signUpOverHTTP(t, outsider.Token, l.shiftID)
-	ws.subscribe("2", lineEventsSub, map[string]any{"line": l.lineID, "after": s.lineCursor(t, outsider.Token, l.lineID)})
+	s.signUpOverHTTP(t, outsider.Token, l.shift.ID)
+	ws.subscribe("2", lineEventsSub, map[string]any{"line": l.line.ID, "after": s.lineCursor(t, outsider.Token, l.line.ID)})
 	other := s.addMember(t, db.RoleMember)
-	s.signUpOverHTTP(t, other.Token, l.shiftID)
+	s.signUpOverHTTP(t, other.Token, l.shift.ID)
 	for {
 		m := ws.next()
 		if m.ID == "2" {
@@ -115,9 +96,9 @@ func TestResumeAfterRestartDeliversMissedEventsOnceInOrder(t *testing.T) {
 	l := s.liveLine(t, 50)
 	ws := s.dialWS(t, nil)
 	ws.init(l.captain.Token)
-	ws.subscribe("1", lineEventsSub, map[string]any{"line": l.lineID, "after": s.lineCursor(t, l.captain.Token, l.lineID)})
+	ws.subscribe("1", lineEventsSub, map[string]any{"line": l.line.ID, "after": s.lineCursor(t, l.captain.Token, l.line.ID)})
 	first := s.addMember(t, db.RoleMember)
-	s.signUpOverHTTP(t, first.Token, l.shiftID)
+	s.signUpOverHTTP(t, first.Token, l.shift.ID)
 	seen := ws.nextEvent("1", "picketLineEvents")
 
 	if err := s.stop(); err != nil {
@@ -125,18 +106,15 @@ func TestResumeAfterRestartDeliversMissedEventsOnceInOrder(t *testing.T) {
 	}
 	ws.expectClose(realtime.CloseServiceRestart)
 	// While no server runs, members keep signing up through another path.
-	store, _ := s.direct(t)
+	k := s.kit(t)
 	for range 5 {
-		m := s.addMember(t, db.RoleMember)
-		if _, err := store.SignUpForShift(context.Background(), m.Actor(), l.shiftID, ""); err != nil {
-			t.Fatal(err)
-		}
+		k.SignUp(k.NewMember(), l.shift)
 	}
 
 	s2 := startServerWith(t, dbURL)
 	ws2 := s2.dialWS(t, nil)
 	ws2.init(s2.mintToken(t, l.captain.ID))
-	ws2.subscribe("1", lineEventsSub, map[string]any{"line": l.lineID, "after": seen.Cursor})
+	ws2.subscribe("1", lineEventsSub, map[string]any{"line": l.line.ID, "after": seen.Cursor})
 	for i := 1; i <= 5; i++ {
 		e := ws2.nextEvent("1", "picketLineEvents")
 		if e.Seq != seen.Seq+i || e.Kind != "SIGNUP_CHANGED" {
@@ -145,7 +123,7 @@ func TestResumeAfterRestartDeliversMissedEventsOnceInOrder(t *testing.T) {
 	}
 	// Then live, with no gap and no repeat at the seam.
 	late := s2.addMember(t, db.RoleMember)
-	s2.signUpOverHTTP(t, late.Token, l.shiftID)
+	s2.signUpOverHTTP(t, late.Token, l.shift.ID)
 	if e := ws2.nextEvent("1", "picketLineEvents"); e.Seq != seen.Seq+6 {
 		t.Fatalf("live event after replay: %+v, want seq %d", e, seen.Seq+6)
 	}
@@ -160,12 +138,12 @@ func TestTwoServersOnOneDatabaseDeliverTheSameEvents(t *testing.T) {
 	onA, onB := a.dialWS(t, nil), b.dialWS(t, nil)
 	onA.init(l.captain.Token)
 	onB.init(l.captain.Token)
-	cursor := a.lineCursor(t, l.captain.Token, l.lineID)
-	onA.subscribe("1", lineEventsSub, map[string]any{"line": l.lineID, "after": cursor})
-	onB.subscribe("1", lineEventsSub, map[string]any{"line": l.lineID, "after": cursor})
+	cursor := a.lineCursor(t, l.captain.Token, l.line.ID)
+	onA.subscribe("1", lineEventsSub, map[string]any{"line": l.line.ID, "after": cursor})
+	onB.subscribe("1", lineEventsSub, map[string]any{"line": l.line.ID, "after": cursor})
 	// The change goes through server B; A learns of it through PostgreSQL.
 	m := a.addMember(t, db.RoleMember)
-	b.signUpOverHTTP(t, m.Token, l.shiftID)
+	b.signUpOverHTTP(t, m.Token, l.shift.ID)
 	ea, eb := onA.nextEvent("1", "picketLineEvents"), onB.nextEvent("1", "picketLineEvents")
 	if ea.Seq != eb.Seq || ea.Kind != "SIGNUP_CHANGED" || ea.Cursor != eb.Cursor {
 		t.Fatalf("server A delivered %+v, server B %+v", ea, eb)
@@ -177,8 +155,8 @@ func TestMyEventsTellOfWaitlistPromotion(t *testing.T) {
 	s := startServer(t)
 	l := s.liveLine(t, 1)
 	holder, waiting := s.addMember(t, db.RoleMember), s.addMember(t, db.RoleMember)
-	held := s.signUpOverHTTP(t, holder.Token, l.shiftID)
-	waitlisted := s.signUpOverHTTP(t, waiting.Token, l.shiftID)
+	held := s.signUpOverHTTP(t, holder.Token, l.shift.ID)
+	waitlisted := s.signUpOverHTTP(t, waiting.Token, l.shift.ID)
 	ws := s.dialWS(t, nil)
 	ws.init(waiting.Token)
 	ws.subscribe("me", myEventsSub, map[string]any{"after": s.myCursor(t, waiting.Token)})
@@ -241,12 +219,7 @@ func TestWebsocketCloseCodes(t *testing.T) {
 		ws.expectClose(realtime.CloseForbidden)
 	})
 	t.Run("token expiry closes 4403", func(t *testing.T) {
-		store, tokens := s.direct(t)
-		sess, err := store.StartSession(context.Background(), db.System, m.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		token, _, err := tokens.IssueTTL(m.ID, sess.ID, 2*time.Second)
+		token, _, err := s.tokens.IssueTTL(m.ID, s.kit(t).Session(m.ID).ID, 2*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +244,8 @@ func TestWebsocketCloseCodes(t *testing.T) {
 func TestWebsocketUpgradeChecks(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, func(env map[string]string) { env["ALLOWED_ORIGINS"] = "https://app.example.org" })
-	dial := func(subprotocols []string, origin string) int {
+	dial := func(t *testing.T, subprotocols []string, origin string) int {
+		t.Helper()
 		h := http.Header{}
 		if origin != "" {
 			h.Set("Origin", origin)
@@ -287,20 +261,23 @@ func TestWebsocketUpgradeChecks(t *testing.T) {
 		}
 		return resp.StatusCode
 	}
-	if got := dial(nil, ""); got != http.StatusBadRequest {
-		t.Fatalf("no subprotocol: HTTP %d, want 400", got)
-	}
-	if got := dial([]string{"graphql-ws"}, ""); got != http.StatusBadRequest {
-		t.Fatalf("legacy subprotocol: HTTP %d, want 400", got)
-	}
-	if got := dial([]string{"graphql-transport-ws"}, "https://evil.example.com"); got != http.StatusForbidden {
-		t.Fatalf("foreign origin: HTTP %d, want 403", got)
-	}
-	if got := dial([]string{"graphql-transport-ws"}, "https://app.example.org"); got != http.StatusSwitchingProtocols {
-		t.Fatalf("allowed origin: HTTP %d, want 101", got)
-	}
-	if got := dial([]string{"graphql-transport-ws"}, ""); got != http.StatusSwitchingProtocols {
-		t.Fatalf("native app without origin: HTTP %d, want 101", got)
+	for _, c := range []struct {
+		name         string
+		subprotocols []string
+		origin       string
+		want         int
+	}{
+		{"no subprotocol is refused", nil, "", http.StatusBadRequest},
+		{"the legacy subprotocol is refused", []string{"graphql-ws"}, "", http.StatusBadRequest},
+		{"a foreign origin is forbidden", []string{"graphql-transport-ws"}, "https://evil.example.com", http.StatusForbidden},
+		{"an allowed origin is taken", []string{"graphql-transport-ws"}, "https://app.example.org", http.StatusSwitchingProtocols},
+		{"a native app without origin is taken", []string{"graphql-transport-ws"}, "", http.StatusSwitchingProtocols},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := dial(t, c.subprotocols, c.origin); got != c.want {
+				t.Fatalf("HTTP %d, want %d", got, c.want)
+			}
+		})
 	}
 }
 
@@ -311,21 +288,19 @@ func TestShutdownClosesWebsocketsWith1012AndTurnsNotReadyFirst(t *testing.T) {
 	ws := s.dialWS(t, nil)
 	ws.init(m.Token)
 	ws.subscribe("me", myEventsSub, nil)
+	mark := s.log.mark()
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop() }()
-	// Readiness is withdrawn while the sockets are still open.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := s.http.Get(s.URL + "/readyz")
-		if err != nil {
-			t.Fatalf("/readyz unreachable before it turned 503: %v", err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never turned 503")
-		}
+	// Readiness is withdrawn, and the server says so, before it waits out
+	// UNREADY_DELAY_SECONDS and closes the sockets.
+	s.log.waitAfter(t, mark, waitTimeout, func(l string) bool { return strings.Contains(l, `msg="shutting down"`) })
+	resp, err := s.http.Get(s.URL + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz unreachable once shutting down: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz answers %d once shutting down, want 503", resp.StatusCode)
 	}
 	select {
 	case code := <-ws.closed:
@@ -348,23 +323,27 @@ func TestEventCursorsAreOnlyTheMembersOwn(t *testing.T) {
 	s := startServer(t)
 	l := s.liveLine(t, 5)
 	m := s.addMember(t, db.RoleMember)
-	var out struct {
-		PicketLine struct {
-			Captains []struct{ EventCursor *string } `json:"captains"`
-		} `json:"picketLine"`
-		Me struct{ EventCursor *string } `json:"me"`
-	}
-	s.do(t, m.Token, `query($l: ID!) { picketLine(id: $l) { captains { eventCursor } } me { eventCursor } }`, map[string]any{"l": l.lineID}, &out)
-	if out.Me.EventCursor == nil {
-		t.Fatal("a member cannot see their own event cursor")
-	}
-	if len(out.PicketLine.Captains) != 1 || out.PicketLine.Captains[0].EventCursor != nil {
-		t.Fatalf("a member sees another member's event cursor: %+v", out.PicketLine.Captains)
-	}
-	ws := s.dialWS(t, nil)
-	ws.init(m.Token)
-	ws.subscribe("bad", myEventsSub, map[string]any{"after": "not-a-cursor"})
-	if msg := ws.next(); msg.ID != "bad" || !strings.Contains(string(msg.Payload), "BAD_USER_INPUT") {
-		t.Fatalf("a malformed cursor: %s %s", msg.Type, msg.Payload)
-	}
+	t.Run("a member sees their own event cursor and nobody else's", func(t *testing.T) {
+		var out struct {
+			PicketLine struct {
+				Captains []struct{ EventCursor *string } `json:"captains"`
+			} `json:"picketLine"`
+			Me struct{ EventCursor *string } `json:"me"`
+		}
+		s.do(t, m.Token, `query($l: ID!) { picketLine(id: $l) { captains { eventCursor } } me { eventCursor } }`, map[string]any{"l": l.line.ID}, &out)
+		if out.Me.EventCursor == nil {
+			t.Error("a member cannot see their own event cursor")
+		}
+		if len(out.PicketLine.Captains) != 1 || out.PicketLine.Captains[0].EventCursor != nil {
+			t.Errorf("a member sees another member's event cursor: %+v", out.PicketLine.Captains)
+		}
+	})
+	t.Run("a malformed cursor is bad input", func(t *testing.T) {
+		ws := s.dialWS(t, nil)
+		ws.init(m.Token)
+		ws.subscribe("bad", myEventsSub, map[string]any{"after": "not-a-cursor"})
+		if msg := ws.next(); msg.ID != "bad" || !strings.Contains(string(msg.Payload), "BAD_USER_INPUT") {
+			t.Fatalf("a malformed cursor: %s %s", msg.Type, msg.Payload)
+		}
+	})
 }

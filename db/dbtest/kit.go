@@ -2,6 +2,7 @@ package dbtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -64,6 +65,14 @@ func SetupWith(tb testing.TB, o Options) *Bundle {
 	b := &Bundle{T: tb, Ctx: ctx, Pool: o.Pool, Store: db.NewStore(o.Pool, clock, Pepper), Clock: clock}
 	b.Staff = b.Actor(b.Member(db.RoleCoordinator))
 	return b
+}
+
+// For returns the bundle with its factories failing tb, for subtests that
+// share their parent's setup: a factory must fail the test it runs in.
+func (b *Bundle) For(tb testing.TB) *Bundle {
+	c := *b
+	c.T = tb
+	return &c
 }
 
 var seq atomic.Int64
@@ -141,10 +150,16 @@ func (b *Bundle) Shift(capacity int) *db.Shift {
 func (b *Bundle) CaptainOf(line *db.PicketLine) db.Actor {
 	b.T.Helper()
 	a := b.NewMember()
+	b.MakeCaptain(a, line)
+	return a
+}
+
+// MakeCaptain makes a, a member already, captain of line.
+func (b *Bundle) MakeCaptain(a db.Actor, line *db.PicketLine) {
+	b.T.Helper()
 	if _, err := b.Store.AssignCaptain(b.Ctx, b.Staff, line.ID, a.MemberID); err != nil {
 		b.T.Fatalf("assign captain: %v", err)
 	}
-	return a
 }
 
 // SignUp signs a up for sh.
@@ -157,6 +172,16 @@ func (b *Bundle) SignUp(a db.Actor, sh *db.Shift) *db.Signup {
 	return su
 }
 
+// Session starts a session for the member, as signing in does.
+func (b *Bundle) Session(memberID string) *db.Session {
+	b.T.Helper()
+	sess, err := b.Store.StartSession(b.Ctx, db.System, memberID)
+	if err != nil {
+		b.T.Fatalf("start session: %v", err)
+	}
+	return sess
+}
+
 // ReloadShift reads a shift again, as staff sees it.
 func (b *Bundle) ReloadShift(id string) *db.Shift {
 	b.T.Helper()
@@ -167,10 +192,15 @@ func (b *Bundle) ReloadShift(id string) *db.Shift {
 	return m[id]
 }
 
-// WantCode fails the test unless err carries code.
-func WantCode(tb testing.TB, err error, code db.Code) {
+// WantCode fails the test unless err carries code. It returns the
+// *db.Error, for a test to check its field or retry time; nil for an
+// internal error that is not one.
+func WantCode(tb testing.TB, err error, code db.Code) *db.Error {
 	tb.Helper()
 	if got := db.ErrorCode(err); got != code || err == nil {
 		tb.Fatalf("got error %v (code %s), want code %s", err, got, code)
 	}
+	var de *db.Error
+	errors.As(err, &de)
+	return de
 }
