@@ -235,7 +235,8 @@ SELECT id FROM wanted ORDER BY n`
 // email, in one transaction: the token command's batch form, for scripts
 // and load tests that need many signed-in members. The sessions come back
 // in the order of emails, one per entry (an email given twice gets two).
-// An email that is no member's starts none of them.
+// An email that is no member's starts none of them. System only: the
+// token command runs it for an operator.
 func (s *Store) StartSessionsByEmail(ctx context.Context, actor Actor, emails []string) (sessions []*Session, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err

@@ -43,6 +43,10 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.StartSession(b.Ctx, a, m.ID)
 			return err
 		},
+		"StartSessionsByEmail": func(a db.Actor) error {
+			_, err := b.Store.StartSessionsByEmail(b.Ctx, a, []string{m.Email})
+			return err
+		},
 		"SessionActor": func(a db.Actor) error {
 			_, err := b.Store.SessionActor(b.Ctx, a, sess.ID, m.ID)
 			return err
