@@ -11,6 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/jonboulle/clockwork"
 )
 
 // Close codes of the graphql-transport-ws protocol, and the RFC 6455 ones
@@ -26,6 +27,9 @@ const (
 	CloseTryAgainLater    = 1013
 )
 
+// writeTimeout bounds a write to the peer. Socket deadlines, this one and
+// the read deadline of alive, stay on the wall clock: the kernel enforces
+// them, and they are no rule of ours to move in a test.
 const writeTimeout = 10 * time.Second
 
 // Conn is one websocket connection.
@@ -39,7 +43,7 @@ type Conn struct {
 	acked     bool
 	active    map[string]struct{}
 	sessionID string
-	timer     *time.Timer
+	timer     clockwork.Timer
 }
 
 type wsMessage struct {
@@ -205,9 +209,10 @@ func (c *Conn) Drop(reason string) { go c.CloseWith(CloseTryAgainLater, reason) 
 // 4403 when the access token expires, so the client refreshes and
 // reconnects.
 func (c *Conn) Authenticated(sessionID string, expires time.Time) {
+	clock := c.upgrader.Conns.clock
 	c.mu.Lock()
 	c.sessionID = sessionID
 	c.timer.Stop()
-	c.timer = time.AfterFunc(time.Until(expires), func() { c.CloseWith(CloseForbidden, "Token expired") })
+	c.timer = clock.AfterFunc(clock.Until(expires), func() { c.CloseWith(CloseForbidden, "Token expired") })
 	c.mu.Unlock()
 }

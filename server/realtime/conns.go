@@ -4,11 +4,16 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/picketline/picketline/db"
 )
 
 // Conns tracks the open connections, to close a session's on logout and
-// everyone's on shutdown.
+// everyone's on shutdown. Its clock times the rules of its connections:
+// the connection_init timeout, the close when the token expires, and the
+// keep-alive's pings.
 type Conns struct {
+	clock db.Clock
 	mu    sync.Mutex
 	conns map[*Conn]int // the connection's keep-alive slot
 	added int
@@ -17,8 +22,8 @@ type Conns struct {
 // keepAliveSlots spreads the pings of one interval over that many ticks.
 const keepAliveSlots = 30
 
-// NewConns returns an empty registry.
-func NewConns() *Conns { return &Conns{conns: map[*Conn]int{}} }
+// NewConns returns an empty registry on clock.
+func NewConns(clock db.Clock) *Conns { return &Conns{clock: clock, conns: map[*Conn]int{}} }
 
 func (cs *Conns) add(c *Conn) {
 	cs.mu.Lock()
@@ -33,13 +38,13 @@ func (cs *Conns) add(c *Conn) {
 // then cost little memory and no bursts. The pings keep NAT mappings open
 // and, with the read deadline each answer renews, find dead peers.
 func (cs *Conns) KeepAlive(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval / keepAliveSlots)
+	tick := cs.clock.NewTicker(interval / keepAliveSlots)
 	defer tick.Stop()
 	for n := 0; ; n = (n + 1) % keepAliveSlots {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick.Chan():
 		}
 		cs.mu.Lock()
 		due := make([]*Conn, 0, len(cs.conns)/keepAliveSlots+1)

@@ -69,7 +69,7 @@ func (u *Upgrader) Accept(w http.ResponseWriter, r *http.Request, opts transport
 	c := &Conn{ws: ws, upgrader: u, active: map[string]struct{}{}}
 	c.alive()
 	ws.SetPongHandler(func(string) error { c.alive(); return nil })
-	c.timer = time.AfterFunc(u.InitTimeout, func() {
+	c.timer = u.Conns.clock.AfterFunc(u.InitTimeout, func() {
 		c.mu.Lock()
 		late := !c.initSeen
 		c.mu.Unlock()
