@@ -50,8 +50,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	// One clock for the store, the hub and the websockets: every rule about
-	// time reads the same one.
+	// One clock for the store, the hub, the websockets and the push worker:
+	// every rule about time reads the same one.
 	clock := db.WallClock()
 	store := db.NewStore(pool, clock, pepper(cfg.JWTSecret))
 	rt := newRealtime(store, clock, pool, log)
@@ -60,7 +60,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	worker := push.NewWorker(store, sender, cfg.Push, log)
+	worker := push.NewWorker(store, clock, sender, cfg.Push, log)
 	rt.notifier.OnPush = worker.Wake
 
 	var ready atomic.Bool
