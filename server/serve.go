@@ -50,14 +50,17 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	store := db.NewStore(pool, db.WallClock(), pepper(cfg.JWTSecret))
-	rt := newRealtime(store, pool, log)
+	// One clock for the store, the hub, the websockets and the push worker:
+	// every rule about time reads the same one.
+	clock := db.WallClock()
+	store := db.NewStore(pool, clock, pepper(cfg.JWTSecret))
+	rt := newRealtime(store, clock, pool, log)
 	store.SetNotifier(rt.notifier)
 	sender, err := newPushSender(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	worker := push.NewWorker(store, sender, cfg.Push, log)
+	worker := push.NewWorker(store, clock, sender, cfg.Push, log)
 	rt.notifier.OnPush = worker.Wake
 
 	var ready atomic.Bool
@@ -144,9 +147,9 @@ type realtimeParts struct {
 	notifier *realtime.Notifier
 }
 
-func newRealtime(store *db.Store, pool *pgxpool.Pool, log *slog.Logger) *realtimeParts {
-	hub := realtime.NewHub(store, log)
-	conns := realtime.NewConns()
+func newRealtime(store *db.Store, clock db.Clock, pool *pgxpool.Pool, log *slog.Logger) *realtimeParts {
+	hub := realtime.NewHub(store, clock, log)
+	conns := realtime.NewConns(clock)
 	return &realtimeParts{hub: hub, conns: conns, notifier: realtime.NewNotifier(hub, conns, pool, log)}
 }
 

@@ -5,9 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeFCM speaks the FCM v1 messages:send API: it records what the real SDK
@@ -17,6 +19,8 @@ type fakeFCM struct {
 	mu   sync.Mutex
 	got  []fcmMessage
 	plan func(m fcmMessage) (status int, body string, header http.Header)
+	// arrived is closed, and replaced, whenever a message arrives.
+	arrived chan struct{}
 }
 
 // fcmMessage is the part of a v1 send request the tests look at.
@@ -36,7 +40,7 @@ type fcmMessage struct {
 }
 
 func newFakeFCM(t *testing.T) *fakeFCM {
-	f := &fakeFCM{}
+	f := &fakeFCM{arrived: make(chan struct{})}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/messages:send") {
 			http.NotFound(w, r)
@@ -52,6 +56,8 @@ func newFakeFCM(t *testing.T) *fakeFCM {
 		}
 		f.mu.Lock()
 		f.got = append(f.got, req.Message)
+		close(f.arrived)
+		f.arrived = make(chan struct{})
 		plan := f.plan
 		f.mu.Unlock()
 		status, answer, header := http.StatusOK, `{"name":"projects/test/messages/1"}`, http.Header(nil)
@@ -75,6 +81,25 @@ func (f *fakeFCM) received() []fcmMessage {
 	return append([]fcmMessage(nil), f.got...)
 }
 
+// waitFor waits until FCM has received n messages, and returns them.
+func (f *fakeFCM) waitFor(t *testing.T, n int) []fcmMessage {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		f.mu.Lock()
+		got, arrived := len(f.got), f.arrived
+		f.mu.Unlock()
+		if got >= n {
+			return f.received()
+		}
+		select {
+		case <-arrived:
+		case <-deadline:
+			t.Fatalf("FCM received %d of %d messages", got, n)
+		}
+	}
+}
+
 func (f *fakeFCM) setPlan(plan func(fcmMessage) (int, string, http.Header)) {
 	f.mu.Lock()
 	f.plan = plan
@@ -83,10 +108,5 @@ func (f *fakeFCM) setPlan(plan func(fcmMessage) (int, string, http.Header)) {
 
 // fcmError is an FCM v1 error body with an FCM error code.
 func fcmError(status int, grpcStatus, fcmCode string) string {
-	return `{"error":{"code":` + itoa(status) + `,"message":"scripted","status":"` + grpcStatus + `","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"` + fcmCode + `"}]}}`
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+	return `{"error":{"code":` + strconv.Itoa(status) + `,"message":"scripted","status":"` + grpcStatus + `","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"` + fcmCode + `"}]}}`
 }

@@ -45,7 +45,8 @@ func NewFCM(ctx context.Context, projectID, endpoint string, unauthenticated boo
 }
 
 // Send hands one message to FCM and classifies its errors as Firebase
-// documents them.
+// documents them. The TTL it gives FCM and a Retry-After date it reads
+// back are reckoned on the wall clock, as FCM counts them.
 func (f *FCM) Send(ctx context.Context, m db.PushMessage) error {
 	_, err := f.client.Send(ctx, Message(m, time.Now()))
 	switch {

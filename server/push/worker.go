@@ -56,6 +56,8 @@ type Config struct {
 	// Poll is how often to look for due messages without a wake-up.
 	Poll time.Duration
 	// SendTimeout bounds one send, the service client's own retries included.
+	// Like bookkeepingTimeout it is a context deadline on the wall clock: it
+	// bounds a round trip over the network, and is no rule of ours.
 	SendTimeout time.Duration
 }
 
@@ -82,27 +84,32 @@ const (
 
 // Worker drains the push outbox, and fans urgent announcements out into it.
 type Worker struct {
-	store   *db.Store
-	sender  Sender
-	cfg     Config
-	log     *slog.Logger
+	store  *db.Store
+	clock  db.Clock
+	sender Sender
+	cfg    Config
+	log    *slog.Logger
+	// limiter keeps to the wall clock: the rate it caps is FCM's quota,
+	// which Google counts in real seconds.
 	limiter *rate.Limiter
 	wake    chan struct{}
 	fanWake chan struct{}
-	now     func() time.Time
+	// signals, nil outside tests, tell a test where the worker has got to.
+	signals *signals
 }
 
-// NewWorker returns a worker sending through sender.
-func NewWorker(store *db.Store, sender Sender, cfg Config, log *slog.Logger) *Worker {
+// NewWorker returns a worker sending through sender. clock is the store's:
+// leases, retries, quiet hours and polls all run on it.
+func NewWorker(store *db.Store, clock db.Clock, sender Sender, cfg Config, log *slog.Logger) *Worker {
 	return &Worker{
 		store:   store,
+		clock:   clock,
 		sender:  sender,
 		cfg:     cfg,
 		log:     log,
 		limiter: rate.NewLimiter(rate.Limit(cfg.Rate), burst(cfg.Rate)),
 		wake:    make(chan struct{}, 1),
 		fanWake: make(chan struct{}, 1),
-		now:     store.Now,
 	}
 }
 
@@ -155,11 +162,11 @@ func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
 		passed time.Time
 	)
 	for ctx.Err() == nil {
-		if after != nil && time.Since(passed) > passLimit {
+		if after != nil && w.clock.Since(passed) > passLimit {
 			after = nil
 		}
 		if after == nil {
-			passed = time.Now()
+			passed = w.clock.Now()
 		}
 		// A claim is not cut off by the stop: cancelled mid-way, its
 		// transaction would hold the rows locked until the connection's
@@ -168,6 +175,7 @@ func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 		batch, next, err := w.store.ClaimPush(cctx, db.System, w.claimSize(), w.cfg.Lease, after)
 		cancel()
+		w.signals.claim(len(batch))
 		if err != nil {
 			w.log.Error("claim push messages", "err", err)
 		}
@@ -187,11 +195,13 @@ func (w *Worker) claim(ctx context.Context, batches chan<- []db.PushMessage) {
 		if next != nil || len(batch) > 0 {
 			continue // more may be due
 		}
+		poll := w.clock.NewTimer(w.cfg.Poll)
 		select {
 		case <-ctx.Done():
 		case <-w.wake:
-		case <-time.After(w.cfg.Poll):
+		case <-poll.Chan():
 		}
+		poll.Stop()
 	}
 }
 
@@ -235,7 +245,7 @@ func (w *Worker) send(ctx context.Context, batches <-chan []db.PushMessage, outc
 
 // release puts claimed messages back, due now, for any worker to take.
 func (w *Worker) release(batch []db.PushMessage) {
-	now := w.now()
+	now := w.clock.Now()
 	outcomes := make([]db.PushOutcome, len(batch))
 	for i, m := range batch {
 		outcomes[i] = db.PushOutcome{ID: m.ID, Result: db.PushPostponed, At: now}
@@ -247,7 +257,7 @@ func (w *Worker) release(batch []db.PushMessage) {
 func (w *Worker) record(outcomes <-chan db.PushOutcome, done chan<- struct{}) {
 	defer close(done)
 	var pending []db.PushOutcome
-	tick := time.NewTicker(recordEvery)
+	tick := w.clock.NewTicker(recordEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -258,10 +268,12 @@ func (w *Worker) record(outcomes <-chan db.PushOutcome, done chan<- struct{}) {
 			}
 			if pending = append(pending, o); len(pending) >= recordBatch {
 				w.flush(pending)
+				w.signals.record(len(pending))
 				pending = pending[:0]
 			}
-		case <-tick.C:
+		case <-tick.Chan():
 			w.flush(pending)
+			w.signals.record(len(pending))
 			pending = pending[:0]
 		}
 	}
@@ -283,7 +295,7 @@ func (w *Worker) flush(outcomes []db.PushOutcome) {
 // prepare turns queued urgent announcements and due shift reminders into
 // outbox messages, and forgets devices unused for too long.
 func (w *Worker) prepare(ctx context.Context) {
-	housekeeping := time.NewTicker(30 * time.Second)
+	housekeeping := w.clock.NewTicker(30 * time.Second)
 	defer housekeeping.Stop()
 	w.housekeeping(ctx)
 	for ctx.Err() == nil {
@@ -294,13 +306,15 @@ func (w *Worker) prepare(ctx context.Context) {
 		if n > 0 {
 			continue
 		}
+		poll := w.clock.NewTimer(w.cfg.Poll)
 		select {
 		case <-ctx.Done():
 		case <-w.fanWake:
-		case <-housekeeping.C:
+		case <-housekeeping.Chan():
 			w.housekeeping(ctx)
-		case <-time.After(w.cfg.Poll):
+		case <-poll.Chan():
 		}
+		poll.Stop()
 	}
 }
 
@@ -318,7 +332,8 @@ func (w *Worker) housekeeping(ctx context.Context) {
 // messages) and leaves nothing to record.
 func (w *Worker) deliver(ctx context.Context, m db.PushMessage) (db.PushOutcome, bool) {
 	if !m.Urgent {
-		if until := m.Preferences.QuietUntil(w.now()); until.After(w.now()) {
+		now := w.clock.Now()
+		if until := m.Preferences.QuietUntil(now); until.After(now) {
 			return db.PushOutcome{ID: m.ID, Result: db.PushPostponed, At: until}, true
 		}
 	}
@@ -336,7 +351,7 @@ func (w *Worker) deliver(ctx context.Context, m db.PushMessage) (db.PushOutcome,
 		return db.PushOutcome{}, false
 	case ctx.Err() != nil:
 		// The server is stopping: not the message's fault, so no attempt used.
-		return db.PushOutcome{ID: m.ID, Result: db.PushPostponed, At: w.now()}, true
+		return db.PushOutcome{ID: m.ID, Result: db.PushPostponed, At: w.clock.Now()}, true
 	case errors.Is(err, ErrRejected):
 		w.log.Warn("push message rejected", "id", m.ID, "kind", m.Kind, "err", err)
 		return db.PushOutcome{ID: m.ID, Result: db.PushRejected, Error: err.Error()}, true
@@ -346,7 +361,7 @@ func (w *Worker) deliver(ctx context.Context, m db.PushMessage) (db.PushOutcome,
 			after = retry.After
 		}
 		w.log.Warn("push send failed; will retry", "id", m.ID, "attempt", m.Attempts, "in", after, "err", err)
-		return db.PushOutcome{ID: m.ID, Result: db.PushRetryLater, At: w.now().Add(after), Error: err.Error()}, true
+		return db.PushOutcome{ID: m.ID, Result: db.PushRetryLater, At: w.clock.Now().Add(after), Error: err.Error()}, true
 	}
 }
 

@@ -2,14 +2,14 @@ package push
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
@@ -18,13 +18,10 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 type fixture struct {
-	t       *testing.T
-	ctx     context.Context
-	store   *db.Store
-	clock   *clockwork.FakeClock
+	*dbtest.Bundle
 	fcm     *fakeFCM
 	sender  *FCM
-	staff   db.Actor
+	line    *db.PicketLine
 	lineID  string
 	shiftID string
 }
@@ -32,102 +29,81 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	t.Parallel()
-	ctx := context.Background()
-	clock := dbtest.NewClock(time.Now().Truncate(time.Second))
-	f := &fixture{t: t, ctx: ctx, clock: clock, store: db.NewStore(dbtest.NewPool(t), clock, []byte("pepper")), fcm: newFakeFCM(t)}
+	f := &fixture{Bundle: dbtest.Setup(t), fcm: newFakeFCM(t)}
 	var err error
-	if f.sender, err = NewFCM(ctx, "test-project", f.fcm.URL+"/v1", true); err != nil {
+	if f.sender, err = NewFCM(f.Ctx, "test-project", f.fcm.URL+"/v1", true); err != nil {
 		t.Fatal(err)
 	}
-	coordinator := f.member(db.RoleCoordinator)
-	f.staff = coordinator
-	ja, err := f.store.CreateJobAction(ctx, f.staff, db.NewJobAction{Name: "Strike", Kind: db.KindStrike, Employer: "E", StartsAt: clock.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, err := f.store.CreatePicketLine(ctx, f.staff, db.NewPicketLine{JobActionID: ja.ID, Name: "Gate", Address: "1 Main", Latitude: 1, Longitude: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.lineID = line.ID
+	f.line = f.Line()
+	f.lineID = f.line.ID
 	f.shiftID = f.shift(48 * time.Hour).ID
 	return f
 }
 
-var memberN sync.Mutex
-var memberSeq int
-
+// member adds a member signed in on a session of their own, which
+// registering a device needs.
 func (f *fixture) member(role db.Role) db.Actor {
-	f.t.Helper()
-	memberN.Lock()
-	memberSeq++
-	n := memberSeq
-	memberN.Unlock()
-	m, err := f.store.AddMember(f.ctx, db.System, db.NewMember{Name: "M", Email: "m" + itoa(n) + "@example.org", Role: role})
+	f.T.Helper()
+	m := f.Member(role)
+	sess, err := f.Store.StartSession(f.Ctx, db.System, m.ID)
 	if err != nil {
-		f.t.Fatal(err)
+		f.T.Fatal(err)
 	}
-	sess, err := f.store.StartSession(f.ctx, db.System, m.ID)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return db.Actor{MemberID: m.ID, Role: role, SessionID: sess.ID}
+	a := f.Actor(m)
+	a.SessionID = sess.ID
+	return a
 }
 
 func (f *fixture) device(a db.Actor, token string) {
-	f.t.Helper()
-	if _, err := f.store.RegisterDevice(f.ctx, a, token, db.PlatformAndroid); err != nil {
-		f.t.Fatal(err)
+	f.T.Helper()
+	if _, err := f.Store.RegisterDevice(f.Ctx, a, token, db.PlatformAndroid); err != nil {
+		f.T.Fatal(err)
 	}
 }
 
+// shift creates a shift for one on the fixture's line, starting in `in`.
 func (f *fixture) shift(in time.Duration) *db.Shift {
-	f.t.Helper()
-	start := f.clock.Now().Add(in)
-	sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: start, EndsAt: start.Add(2 * time.Hour), Capacity: 1})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return sh
+	f.T.Helper()
+	return f.ShiftOn(f.line, in, 1)
 }
 
 // promotion makes one WAITLIST_PROMOTED notification for waiting's devices.
 func (f *fixture) promotion(waiting db.Actor) {
-	f.t.Helper()
+	f.T.Helper()
 	holder := f.member(db.RoleMember)
-	su, err := f.store.SignUpForShift(f.ctx, holder, f.shiftID, "")
+	su, err := f.Store.SignUpForShift(f.Ctx, holder, f.shiftID, "")
 	if err != nil {
-		f.t.Fatal(err)
+		f.T.Fatal(err)
 	}
-	if _, err := f.store.SignUpForShift(f.ctx, waiting, f.shiftID, ""); err != nil {
-		f.t.Fatal(err)
+	if _, err := f.Store.SignUpForShift(f.Ctx, waiting, f.shiftID, ""); err != nil {
+		f.T.Fatal(err)
 	}
-	if _, err := f.store.CancelSignup(f.ctx, holder, su.ID); err != nil {
-		f.t.Fatal(err)
+	if _, err := f.Store.CancelSignup(f.Ctx, holder, su.ID); err != nil {
+		f.T.Fatal(err)
 	}
 }
 
 func (f *fixture) worker(cfg Config) *Worker {
-	return NewWorker(f.store, f.sender, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return NewWorker(f.Store, f.Clock, f.sender, cfg, slog.New(slog.DiscardHandler))
 }
 
 // deliver sends one claimed message and records its outcome, as Run does.
 func (f *fixture) deliver(w *Worker, m db.PushMessage) {
-	f.t.Helper()
-	if o, ok := w.deliver(f.ctx, m); ok {
-		if err := f.store.RecordPush(f.ctx, db.System, []db.PushOutcome{o}, w.cfg.MaxAttempts); err != nil {
-			f.t.Fatal(err)
+	f.T.Helper()
+	if o, ok := w.deliver(f.Ctx, m); ok {
+		if err := f.Store.RecordPush(f.Ctx, db.System, []db.PushOutcome{o}, w.cfg.MaxAttempts); err != nil {
+			f.T.Fatal(err)
 		}
 	}
 }
 
 // drain fans out queued announcements, then sends until no message is due.
 func (f *fixture) drain(cfg Config) {
-	f.t.Helper()
+	f.T.Helper()
 	for {
-		n, err := f.store.FanOutAnnouncements(f.ctx, db.System)
+		n, err := f.Store.FanOutAnnouncements(f.Ctx, db.System)
 		if err != nil {
-			f.t.Fatal(err)
+			f.T.Fatal(err)
 		}
 		if n == 0 {
 			break
@@ -135,9 +111,9 @@ func (f *fixture) drain(cfg Config) {
 	}
 	w := f.worker(cfg)
 	for range 50 {
-		batch, _, err := f.store.ClaimPush(f.ctx, db.System, 100, cfg.Lease, nil)
+		batch, _, err := f.Store.ClaimPush(f.Ctx, db.System, 100, cfg.Lease, nil)
 		if err != nil {
-			f.t.Fatal(err)
+			f.T.Fatal(err)
 		}
 		if len(batch) == 0 {
 			return
@@ -146,16 +122,78 @@ func (f *fixture) drain(cfg Config) {
 			f.deliver(w, m)
 		}
 	}
-	f.t.Fatal("the outbox did not drain")
+	f.T.Fatal("the outbox did not drain")
 }
 
 func (f *fixture) statuses() map[db.PushStatus]int {
-	f.t.Helper()
-	c, err := f.store.PushCounts(f.ctx, db.System)
+	f.T.Helper()
+	c, err := f.Store.PushCounts(f.Ctx, db.System)
 	if err != nil {
-		f.t.Fatal(err)
+		f.T.Fatal(err)
 	}
 	return c
+}
+
+// running is a worker running in the background, reporting on its signals.
+type running struct {
+	*Worker
+	stop func()
+}
+
+// start runs a worker until the test stops it, or ends.
+func (f *fixture) start(cfg Config) *running {
+	ctx, cancel := context.WithCancel(f.Ctx)
+	done := make(chan struct{})
+	w := &running{Worker: f.worker(cfg), stop: func() {
+		cancel()
+		<-done
+	}}
+	w.signals = &signals{claimed: make(chan int, 1000), recorded: make(chan int, 1000)}
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
+	f.T.Cleanup(w.stop)
+	return w
+}
+
+// idleTimers is how many timers an idle worker waits on: the recorder's
+// and the housekeeping's tickers, and the polls of the claim and prepare
+// loops. A claim loop waits for its poll only once a claim found nothing.
+const idleTimers = 4
+
+// waitIdle waits until every worker given waits for its next poll.
+func (f *fixture) waitIdle(workers ...*running) {
+	f.T.Helper()
+	ctx, cancel := context.WithTimeout(f.Ctx, 20*time.Second)
+	defer cancel()
+	if err := f.Clock.BlockUntilContext(ctx, idleTimers*len(workers)); err != nil {
+		f.T.Fatalf("the workers did not come to wait for their polls: %v", err)
+	}
+}
+
+// signalled waits for the next signal on ch and returns its count.
+func signalled(t *testing.T, ch <-chan int) int {
+	t.Helper()
+	select {
+	case n := <-ch:
+		return n
+	case <-time.After(20 * time.Second):
+		t.Fatal("the worker did not get there")
+		return 0
+	}
+}
+
+// drain returns the sum of the counts waiting on ch.
+func drain(ch <-chan int) (sum int) {
+	for {
+		select {
+		case n := <-ch:
+			sum += n
+		default:
+			return sum
+		}
+	}
 }
 
 var testConfig = Config{Rate: 1000, Concurrency: 4, MaxAttempts: 3, Lease: time.Minute, BaseBackoff: time.Second, Poll: 10 * time.Millisecond, SendTimeout: 10 * time.Second}
@@ -185,8 +223,8 @@ func TestPromotionReachesEveryDeviceOfTheMemberOnly(t *testing.T) {
 	if got[0].Data["event_id"] != got[1].Data["event_id"] {
 		t.Fatal("the member's two devices got different event ids for one event")
 	}
-	if !tokens["phone-token"] || !tokens["tablet-token"] {
-		t.Fatalf("tokens %v", tokens)
+	if diff := cmp.Diff(map[string]bool{"phone-token": true, "tablet-token": true}, tokens); diff != "" {
+		t.Fatalf("devices reached (-want +got):\n%s", diff)
 	}
 	if c := f.statuses(); c[db.PushSent] != 2 {
 		t.Fatalf("outbox %v", c)
@@ -214,7 +252,7 @@ func TestFCMErrorsAreHandledAsDocumented(t *testing.T) {
 			f.device(waiting, "token-1")
 			f.fcm.setPlan(func(fcmMessage) (int, string, http.Header) { return c.status, c.body, nil })
 			f.promotion(waiting)
-			batch, _, err := f.store.ClaimPush(f.ctx, db.System, 10, time.Minute, nil)
+			batch, _, err := f.Store.ClaimPush(f.Ctx, db.System, 10, time.Minute, nil)
 			if err != nil || len(batch) != 1 {
 				t.Fatalf("claim: %v %d", err, len(batch))
 			}
@@ -222,7 +260,7 @@ func TestFCMErrorsAreHandledAsDocumented(t *testing.T) {
 			if got := f.statuses(); got[c.want] != 1 {
 				t.Fatalf("outbox %v, want one %s", got, c.want)
 			}
-			devices, err := f.store.MyDevices(f.ctx, waiting)
+			devices, err := f.Store.MyDevices(f.Ctx, waiting)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,18 +281,18 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 	f.promotion(waiting)
 	w := f.worker(testConfig)
 	for attempt := 1; attempt <= testConfig.MaxAttempts; attempt++ {
-		batch, _, err := f.store.ClaimPush(f.ctx, db.System, 10, time.Minute, nil)
+		batch, _, err := f.Store.ClaimPush(f.Ctx, db.System, 10, time.Minute, nil)
 		if err != nil || len(batch) != 1 {
 			t.Fatalf("attempt %d: claim %v, %d messages", attempt, err, len(batch))
 		}
 		f.deliver(w, batch[0])
 		if attempt < testConfig.MaxAttempts {
 			// Not before Retry-After, even though the backoff is shorter.
-			f.clock.Advance(119 * time.Second)
-			if early, _, _ := f.store.ClaimPush(f.ctx, db.System, 10, time.Minute, nil); len(early) != 0 {
+			f.Clock.Advance(119 * time.Second)
+			if early, _, _ := f.Store.ClaimPush(f.Ctx, db.System, 10, time.Minute, nil); len(early) != 0 {
 				t.Fatalf("attempt %d: claimed again before Retry-After", attempt)
 			}
-			f.clock.Advance(2 * time.Second)
+			f.Clock.Advance(2 * time.Second)
 		}
 	}
 	if got := f.statuses(); got[db.PushDead] != 1 {
@@ -265,37 +303,50 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 func TestTwoWorkersNeverSendOneMessageTwice(t *testing.T) {
 	f := setup(t)
 	waiting := f.member(db.RoleMember)
+	want := map[string]int{}
 	for i := range 40 {
-		f.device(waiting, "token-"+itoa(i))
+		token := "token-" + strconv.Itoa(i)
+		f.device(waiting, token)
+		want[token] = 1
 	}
 	f.promotion(waiting)
-	ctx, cancel := context.WithCancel(f.ctx)
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f.worker(testConfig).Run(ctx)
-		}()
+	workers := []*running{f.start(testConfig), f.start(testConfig)}
+	// Both claim until they find nothing due, then wait for the next poll.
+	f.waitIdle(workers...)
+	claimed := 0
+	for _, w := range workers {
+		claimed += drain(w.signals.claimed)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(f.fcm.received()) < 40 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	f.fcm.waitFor(t, claimed)
+	// What they sent is recorded at the recorders' ticks.
+	for recorded := 0; recorded < claimed; {
+		f.Clock.Advance(recordEvery)
+		for _, w := range workers {
+			recorded += signalled(t, w.signals.recorded)
+		}
 	}
-	time.Sleep(200 * time.Millisecond) // room for a wrong second send to show
-	cancel()
-	wg.Wait()
+	// Once every message is recorded as sent, each worker's next claim
+	// finds nothing.
+	f.waitIdle(workers...)
+	for _, w := range workers {
+		claimed += drain(w.signals.claimed)
+	}
+	f.Clock.Advance(testConfig.Poll)
+	for _, w := range workers {
+		claimed += signalled(t, w.signals.claimed)
+	}
+	for _, w := range workers {
+		w.stop()
+	}
+	if claimed != len(want) {
+		t.Errorf("the workers claimed %d messages in all, want each of the %d once", claimed, len(want))
+	}
 	seen := map[string]int{}
 	for _, m := range f.fcm.received() {
 		seen[m.Token]++
 	}
-	if len(seen) != 40 {
-		t.Fatalf("%d of 40 devices reached", len(seen))
-	}
-	for token, n := range seen {
-		if n != 1 {
-			t.Fatalf("%s got %d messages", token, n)
-		}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Fatalf("messages per device (-want +got):\n%s", diff)
 	}
 }
 
@@ -305,15 +356,15 @@ func TestCrashBetweenSendAndMarkResendsWithTheSameEventID(t *testing.T) {
 	f.device(waiting, "token-1")
 	f.promotion(waiting)
 	// A worker claims and sends, then dies before recording the outcome.
-	batch, _, err := f.store.ClaimPush(f.ctx, db.System, 10, time.Minute, nil)
+	batch, _, err := f.Store.ClaimPush(f.Ctx, db.System, 10, time.Minute, nil)
 	if err != nil || len(batch) != 1 {
 		t.Fatalf("claim: %v", err)
 	}
-	if err := f.sender.Send(f.ctx, batch[0]); err != nil {
+	if err := f.sender.Send(f.Ctx, batch[0]); err != nil {
 		t.Fatal(err)
 	}
 	// Its lease runs out; another worker takes the message over.
-	f.clock.Advance(61 * time.Second)
+	f.Clock.Advance(61 * time.Second)
 	f.drain(testConfig)
 	got := f.fcm.received()
 	if len(got) != 2 || got[0].Data["event_id"] != got[1].Data["event_id"] {
@@ -329,11 +380,11 @@ func TestRemindersComeTwelveHoursAndOneHourBeforeOnceEach(t *testing.T) {
 	m := f.member(db.RoleMember)
 	f.device(m, "token-1")
 	sh := f.shift(13 * time.Hour)
-	if _, err := f.store.SignUpForShift(f.ctx, m, sh.ID, ""); err != nil {
+	if _, err := f.Store.SignUpForShift(f.Ctx, m, sh.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	remind := func() int {
-		n, err := f.store.ScheduleReminders(f.ctx, db.System)
+		n, err := f.Store.ScheduleReminders(f.Ctx, db.System)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,14 +393,14 @@ func TestRemindersComeTwelveHoursAndOneHourBeforeOnceEach(t *testing.T) {
 	if n := remind(); n != 0 {
 		t.Fatalf("%d reminders 13 hours ahead", n)
 	}
-	f.clock.Advance(time.Hour + time.Minute)
+	f.Clock.Advance(time.Hour + time.Minute)
 	if n := remind(); n != 1 {
 		t.Fatalf("%d reminders 12 hours ahead, want 1", n)
 	}
 	if n := remind(); n != 0 {
 		t.Fatalf("the 12-hour reminder came twice")
 	}
-	f.clock.Advance(11 * time.Hour)
+	f.Clock.Advance(11 * time.Hour)
 	if n := remind(); n != 1 {
 		t.Fatalf("%d reminders 1 hour ahead, want 1", n)
 	}
@@ -367,14 +418,14 @@ func TestCancellingASignupWithdrawsItsReminder(t *testing.T) {
 	m := f.member(db.RoleMember)
 	f.device(m, "token-1")
 	sh := f.shift(11 * time.Hour)
-	su, err := f.store.SignUpForShift(f.ctx, m, sh.ID, "")
+	su, err := f.Store.SignUpForShift(f.Ctx, m, sh.ID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.store.ScheduleReminders(f.ctx, db.System); err != nil || n != 1 {
+	if n, err := f.Store.ScheduleReminders(f.Ctx, db.System); err != nil || n != 1 {
 		t.Fatalf("reminders %d, %v", n, err)
 	}
-	if _, err := f.store.CancelSignup(f.ctx, m, su.ID); err != nil {
+	if _, err := f.Store.CancelSignup(f.Ctx, m, su.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.drain(testConfig)
@@ -390,18 +441,18 @@ func TestQuietHoursHoldBackAllButUrgent(t *testing.T) {
 	f := setup(t)
 	m := f.member(db.RoleMember)
 	f.device(m, "token-1")
-	hour := f.clock.Now().UTC().Hour()
+	hour := f.Clock.Now().UTC().Hour()
 	start, end := db.FormatClock(hour*60), db.FormatClock(((hour+2)%24)*60)
 	zone := "UTC"
-	if _, err := f.store.UpdateNotificationPreferences(f.ctx, m, db.PreferencesUpdate{QuietStart: &start, QuietEnd: &end, TimeZone: &zone}); err != nil {
+	if _, err := f.Store.UpdateNotificationPreferences(f.Ctx, m, db.PreferencesUpdate{QuietStart: &start, QuietEnd: &end, TimeZone: &zone}); err != nil {
 		t.Fatal(err)
 	}
 	f.promotion(m)
 	captain := f.member(db.RoleMember)
-	if _, err := f.store.AssignCaptain(f.ctx, f.staff, f.lineID, captain.MemberID); err != nil {
+	if _, err := f.Store.AssignCaptain(f.Ctx, f.Staff, f.lineID, captain.MemberID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.PostAnnouncement(f.ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "Police at the gate", Urgent: true}); err != nil {
+	if _, err := f.Store.PostAnnouncement(f.Ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "Police at the gate", Urgent: true}); err != nil {
 		t.Fatal(err)
 	}
 	f.drain(testConfig)
@@ -409,7 +460,7 @@ func TestQuietHoursHoldBackAllButUrgent(t *testing.T) {
 	if len(got) != 1 || got[0].Data["kind"] != "URGENT_ANNOUNCEMENT" {
 		t.Fatalf("during quiet hours FCM got %+v, want the urgent announcement only", got)
 	}
-	f.clock.Advance(2*time.Hour + time.Minute)
+	f.Clock.Advance(2*time.Hour + time.Minute)
 	f.drain(testConfig)
 	if got := f.fcm.received(); len(got) != 2 || got[1].Data["kind"] != "WAITLIST_PROMOTED" {
 		t.Fatalf("after quiet hours FCM got %+v", got)
@@ -420,7 +471,7 @@ func TestMutedKindsAreNotSent(t *testing.T) {
 	f := setup(t)
 	m := f.member(db.RoleMember)
 	f.device(m, "token-1")
-	if _, err := f.store.UpdateNotificationPreferences(f.ctx, m, db.PreferencesUpdate{Enabled: []db.NotificationKind{db.NotifyShiftReminder}}); err != nil {
+	if _, err := f.Store.UpdateNotificationPreferences(f.Ctx, m, db.PreferencesUpdate{Enabled: []db.NotificationKind{db.NotifyShiftReminder}}); err != nil {
 		t.Fatal(err)
 	}
 	f.promotion(m)
@@ -434,22 +485,17 @@ func TestRateCapIsNeverExceeded(t *testing.T) {
 	f := setup(t)
 	m := f.member(db.RoleMember)
 	for i := range 30 {
-		f.device(m, "token-"+itoa(i))
+		f.device(m, "token-"+strconv.Itoa(i))
 	}
 	f.promotion(m)
 	cfg := testConfig
 	cfg.Rate, cfg.Concurrency = 20, 8
-	ctx, cancel := context.WithCancel(f.ctx)
-	defer cancel()
 	start := time.Now()
-	go f.worker(cfg).Run(ctx)
-	for len(f.fcm.received()) < 30 {
-		if time.Since(start) > 20*time.Second {
-			t.Fatal("not all sent")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	// 30 messages at 20/s with a burst of 2 take at least (30-2)/20 s.
+	w := f.start(cfg)
+	defer w.stop()
+	f.fcm.waitFor(t, 30)
+	// The limiter keeps to the wall clock, as FCM counts its quota: 30
+	// messages at 20/s with a burst of 2 take at least (30-2)/20 s of it.
 	if elapsed := time.Since(start); elapsed < 1300*time.Millisecond {
 		t.Fatalf("30 messages went out in %v, faster than 20 per second allows", elapsed)
 	}
@@ -460,14 +506,14 @@ func TestDevicesUnusedForSixtyDaysArePurged(t *testing.T) {
 	m := f.member(db.RoleMember)
 	f.device(m, "old-phone")
 	f.device(m, "new-phone")
-	f.clock.Advance(59 * 24 * time.Hour)
+	f.Clock.Advance(59 * 24 * time.Hour)
 	f.device(m, "new-phone") // the app registers again at start
-	f.clock.Advance(2 * 24 * time.Hour)
-	n, err := f.store.PurgeStaleDevices(f.ctx, db.System)
+	f.Clock.Advance(2 * 24 * time.Hour)
+	n, err := f.Store.PurgeStaleDevices(f.Ctx, db.System)
 	if err != nil || n != 1 {
 		t.Fatalf("purged %d, %v; want the one device unused for 61 days", n, err)
 	}
-	left, err := f.store.MyDevices(f.ctx, m)
+	left, err := f.Store.MyDevices(f.Ctx, m)
 	if err != nil || len(left) != 1 || left[0].Token != "new-phone" {
 		t.Fatalf("devices left %+v, %v", left, err)
 	}
@@ -478,19 +524,19 @@ func TestRemindersSurviveARestart(t *testing.T) {
 	m := f.member(db.RoleMember)
 	f.device(m, "token-1")
 	sh := f.shift(30 * time.Minute)
-	if _, err := f.store.SignUpForShift(f.ctx, m, sh.ID, ""); err != nil {
+	if _, err := f.Store.SignUpForShift(f.Ctx, m, sh.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	// The first process scans and queues the reminder, then dies before
 	// sending it; a new process with a new worker sends it, once.
-	if n, err := f.store.ScheduleReminders(f.ctx, db.System); err != nil || n != 1 {
+	if n, err := f.Store.ScheduleReminders(f.Ctx, db.System); err != nil || n != 1 {
 		t.Fatalf("scheduled %d, %v", n, err)
 	}
-	restarted := db.NewStore(f.store.Pool(), f.clock, []byte("pepper"))
-	if n, err := restarted.ScheduleReminders(f.ctx, db.System); err != nil || n != 0 {
+	restarted := db.NewStore(f.Pool, f.Clock, dbtest.Pepper)
+	if n, err := restarted.ScheduleReminders(f.Ctx, db.System); err != nil || n != 0 {
 		t.Fatalf("the restarted process scheduled %d again, %v", n, err)
 	}
-	f.store = restarted
+	f.Store = restarted
 	f.drain(testConfig)
 	if got := f.fcm.received(); len(got) != 1 || got[0].Data["kind"] != "SHIFT_REMINDER" {
 		t.Fatalf("after the restart FCM got %+v", got)
@@ -499,34 +545,28 @@ func TestRemindersSurviveARestart(t *testing.T) {
 
 func TestUrgentAnnouncementFansOutToEachMemberOnce(t *testing.T) {
 	f := setup(t)
-	start := f.clock.Now().Add(24 * time.Hour)
-	sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: start, EndsAt: start.Add(2 * time.Hour), Capacity: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sh := f.ShiftOn(f.line, 24*time.Hour, 100)
 	const members = 45
 	for i := range members {
 		m := f.member(db.RoleMember)
-		f.device(m, "token-"+itoa(i))
-		if _, err := f.store.SignUpForShift(f.ctx, m, sh.ID, ""); err != nil {
-			t.Fatal(err)
-		}
+		f.device(m, "token-"+strconv.Itoa(i))
+		f.SignUp(m, sh)
 	}
 	captain := f.member(db.RoleMember)
 	f.device(captain, "captain-token")
-	if _, err := f.store.AssignCaptain(f.ctx, f.staff, f.lineID, captain.MemberID); err != nil {
+	if _, err := f.Store.AssignCaptain(f.Ctx, f.Staff, f.lineID, captain.MemberID); err != nil {
 		t.Fatal(err)
 	}
 	bystander := f.member(db.RoleMember)
 	f.device(bystander, "bystander-token")
 	// Batches that do not divide the audience evenly.
-	f.store.SetFanOutBatch(7)
-	a, err := f.store.PostAnnouncement(f.ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "Everyone to the north gate", Urgent: true})
+	f.Store.SetFanOutBatch(7)
+	a, err := f.Store.PostAnnouncement(f.Ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "Everyone to the north gate", Urgent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var batches, queuedMembers int
-	if err := f.store.Pool().QueryRow(f.ctx, `SELECT count(*), sum(cardinality(recipients)) FROM announcement_fanout_batches WHERE announcement_id = $1`, a.ID).Scan(&batches, &queuedMembers); err != nil {
+	if err := f.Pool.QueryRow(f.Ctx, `SELECT count(*), sum(cardinality(recipients)) FROM announcement_fanout_batches WHERE announcement_id = $1`, a.ID).Scan(&batches, &queuedMembers); err != nil {
 		t.Fatal(err)
 	}
 	if batches != (members+6)/7 || queuedMembers != members {
@@ -534,7 +574,7 @@ func TestUrgentAnnouncementFansOutToEachMemberOnce(t *testing.T) {
 	}
 	// Posting queues the audience; nobody is told before the fan-out.
 	var queued int
-	if err := f.store.Pool().QueryRow(f.ctx, `SELECT count(*) FROM push_outbox`).Scan(&queued); err != nil || queued != 0 {
+	if err := f.Pool.QueryRow(f.Ctx, `SELECT count(*) FROM push_outbox`).Scan(&queued); err != nil || queued != 0 {
 		t.Fatalf("%d messages written by the announcement's own transaction (%v)", queued, err)
 	}
 	// Three replicas fan out at once.
@@ -543,7 +583,7 @@ func TestUrgentAnnouncementFansOutToEachMemberOnce(t *testing.T) {
 	for i := range told {
 		wg.Go(func() {
 			for {
-				n, err := f.store.FanOutAnnouncements(f.ctx, db.System)
+				n, err := f.Store.FanOutAnnouncements(f.Ctx, db.System)
 				if err != nil {
 					t.Error(err)
 					return
@@ -559,7 +599,7 @@ func TestUrgentAnnouncementFansOutToEachMemberOnce(t *testing.T) {
 	if told[0]+told[1]+told[2] != members {
 		t.Fatalf("fan-outs told %v members, want %d in all", told, members)
 	}
-	rows, err := f.store.Pool().Query(f.ctx, `
+	rows, err := f.Pool.Query(f.Ctx, `
 SELECT m.id, (SELECT count(*) FROM member_events e WHERE e.member_id = m.id AND e.announcement_id = $1),
        (SELECT count(*) FROM push_outbox o WHERE o.member_id = m.id AND o.announcement_id = $1)
 FROM members m`, a.ID)
@@ -576,7 +616,7 @@ FROM members m`, a.ID)
 			t.Fatal(err)
 		}
 		switch {
-		case id == captain.MemberID || id == bystander.MemberID || id == f.staff.MemberID:
+		case id == captain.MemberID || id == bystander.MemberID || id == f.Staff.MemberID:
 			if events != 0 || pushes != 0 {
 				t.Fatalf("member %s outside the audience got %d events, %d pushes", id, events, pushes)
 			}
@@ -590,7 +630,7 @@ FROM members m`, a.ID)
 		t.Fatalf("%d of %d members reached", reached, members)
 	}
 	var left int
-	if err := f.store.Pool().QueryRow(f.ctx, `SELECT count(*) FROM announcement_fanout_batches`).Scan(&left); err != nil || left != 0 {
+	if err := f.Pool.QueryRow(f.Ctx, `SELECT count(*) FROM announcement_fanout_batches`).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d fan-outs left (%v)", left, err)
 	}
 }
@@ -599,22 +639,14 @@ func TestStoppingWorkerRecordsWhatItSentAndReleasesTheRest(t *testing.T) {
 	f := setup(t)
 	m := f.member(db.RoleMember)
 	for i := range 20 {
-		f.device(m, "token-"+itoa(i))
+		f.device(m, "token-"+strconv.Itoa(i))
 	}
 	f.promotion(m)
 	cfg := testConfig
 	cfg.Rate, cfg.Concurrency = 10, 2
-	ctx, cancel := context.WithCancel(f.ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.worker(cfg).Run(ctx)
-	}()
-	for len(f.fcm.received()) < 3 {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	<-done
+	w := f.start(cfg)
+	f.fcm.waitFor(t, 3)
+	w.stop()
 	// A send cut off by the stop (at most one per sender) may have reached
 	// FCM before it was cancelled; it is released like the unsent ones, and
 	// goes out again with the same event id.
@@ -625,7 +657,7 @@ func TestStoppingWorkerRecordsWhatItSentAndReleasesTheRest(t *testing.T) {
 		t.Fatalf("after stopping with %d of 20 received by FCM the outbox is %v, want those answered SENT and the rest PENDING", received, c)
 	}
 	// The released messages are due at once and their attempt was not used.
-	batch, _, err := f.store.ClaimPush(f.ctx, db.System, 100, time.Minute, nil)
+	batch, _, err := f.Store.ClaimPush(f.Ctx, db.System, 100, time.Minute, nil)
 	if err != nil || len(batch) != 20-sent {
 		t.Fatalf("claimed %d after the stop, want %d (%v)", len(batch), 20-sent, err)
 	}
@@ -643,13 +675,13 @@ func TestExpiredMessagesAndGoneDevicesAreNotSent(t *testing.T) {
 	f.device(other, "token-2")
 	f.promotion(other)
 	// The device goes as the 60-day purge takes it, which leaves the outbox be.
-	if _, err := f.store.Pool().Exec(f.ctx, `DELETE FROM devices WHERE token = 'token-2'`); err != nil {
+	if _, err := f.Pool.Exec(f.Ctx, `DELETE FROM devices WHERE token = 'token-2'`); err != nil {
 		t.Fatal(err)
 	}
 	f.shiftID = f.shift(48 * time.Hour).ID
 	f.promotion(m)
 	// Promotions are about a shift 48 hours ahead: worth sending until it starts.
-	f.clock.Advance(48*time.Hour + time.Minute)
+	f.Clock.Advance(48*time.Hour + time.Minute)
 	f.drain(testConfig)
 	if got := f.fcm.received(); len(got) != 0 {
 		t.Fatalf("sent %+v", got)
@@ -663,34 +695,34 @@ func TestClaimsPassOverTheDueMessagesInOrderOnce(t *testing.T) {
 	f := setup(t)
 	m := f.member(db.RoleMember)
 	for i := range 3 {
-		f.device(m, "token-"+itoa(i))
+		f.device(m, "token-"+strconv.Itoa(i))
 	}
 	f.promotion(m) // three ordinary messages; m now holds a spot on the line
 	captain := f.member(db.RoleMember)
-	if _, err := f.store.AssignCaptain(f.ctx, f.staff, f.lineID, captain.MemberID); err != nil {
+	if _, err := f.Store.AssignCaptain(f.Ctx, f.Staff, f.lineID, captain.MemberID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.PostAnnouncement(f.ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "To the gate", Urgent: true}); err != nil {
+	if _, err := f.Store.PostAnnouncement(f.Ctx, captain, db.NewAnnouncement{PicketLineID: &f.lineID, Body: "To the gate", Urgent: true}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.store.FanOutAnnouncements(f.ctx, db.System); err != nil || n != 1 {
+	if n, err := f.Store.FanOutAnnouncements(f.Ctx, db.System); err != nil || n != 1 {
 		t.Fatalf("fan-out told %d, %v", n, err)
 	}
 	// Two at a time, each claim going on after the last. After the first
 	// claim one of its messages is put back, due before the position the
 	// claims have reached: going on from there passes it by, as it passes
 	// by every message already taken, and the next pass picks it up.
-	first, after, err := f.store.ClaimPush(f.ctx, db.System, 2, time.Minute, nil)
+	first, after, err := f.Store.ClaimPush(f.Ctx, db.System, 2, time.Minute, nil)
 	if err != nil || len(first) != 2 || after == nil {
 		t.Fatalf("first claim: %d messages, next %v, %v", len(first), after, err)
 	}
 	back := first[0]
-	if err := f.store.RecordPush(f.ctx, db.System, []db.PushOutcome{{ID: back.ID, Result: db.PushPostponed, At: f.clock.Now().Add(-time.Hour)}}, testConfig.MaxAttempts); err != nil {
+	if err := f.Store.RecordPush(f.Ctx, db.System, []db.PushOutcome{{ID: back.ID, Result: db.PushPostponed, At: f.Clock.Now().Add(-time.Hour)}}, testConfig.MaxAttempts); err != nil {
 		t.Fatal(err)
 	}
 	got := first[1:]
 	for claims := 2; ; claims++ {
-		batch, next, err := f.store.ClaimPush(f.ctx, db.System, 2, time.Minute, after)
+		batch, next, err := f.Store.ClaimPush(f.Ctx, db.System, 2, time.Minute, after)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -716,11 +748,11 @@ func TestClaimsPassOverTheDueMessagesInOrderOnce(t *testing.T) {
 	if len(got) != 5 {
 		t.Fatalf("one pass claimed %d messages, want the 5 not put back", len(got))
 	}
-	if batch, next, err := f.store.ClaimPush(f.ctx, db.System, 2, time.Minute, nil); err != nil || len(batch) != 1 || batch[0].ID != back.ID || next != nil {
+	if batch, next, err := f.Store.ClaimPush(f.Ctx, db.System, 2, time.Minute, nil); err != nil || len(batch) != 1 || batch[0].ID != back.ID || next != nil {
 		t.Fatalf("the next pass claimed %v (next %v, %v), want only the message put back", batch, next, err)
 	}
 	// Caught up: a new pass finds nothing due.
-	if batch, next, err := f.store.ClaimPush(f.ctx, db.System, 2, time.Minute, nil); err != nil || len(batch) != 0 || next != nil {
+	if batch, next, err := f.Store.ClaimPush(f.Ctx, db.System, 2, time.Minute, nil); err != nil || len(batch) != 0 || next != nil {
 		t.Fatalf("a new pass claimed %d (next %v, %v)", len(batch), next, err)
 	}
 }

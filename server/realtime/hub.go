@@ -60,11 +60,11 @@ func drop(ctx context.Context, reason string) {
 type Hub struct {
 	store *db.Store
 	log   *slog.Logger
+	// clock times the poll, the retries and the stall limit.
+	clock db.Clock
 	// pageSize bounds one read: the constant, which tests shrink to put a
-	// subscriber several pages behind with a few events; stallLimit is the
-	// constant, which tests shrink too.
-	pageSize   int
-	stallLimit time.Duration
+	// subscriber several pages behind with a few events.
+	pageSize int
 
 	mu      sync.Mutex
 	lines   map[string]map[*lineSub]struct{}
@@ -86,14 +86,14 @@ type Hub struct {
 	laterArmed   bool
 }
 
-// NewHub returns a hub reading events from store. Run must be running for
-// it to deliver.
-func NewHub(store *db.Store, log *slog.Logger) *Hub {
+// NewHub returns a hub reading events from store, on the store's clock.
+// Run must be running for it to deliver.
+func NewHub(store *db.Store, clock db.Clock, log *slog.Logger) *Hub {
 	return &Hub{
 		store:        store,
+		clock:        clock,
 		log:          log,
 		pageSize:     pageSize,
-		stallLimit:   stallLimit,
 		laterLines:   map[string]struct{}{},
 		laterMembers: map[string]struct{}{},
 		lines:        map[string]map[*lineSub]struct{}{},
@@ -107,13 +107,13 @@ func NewHub(store *db.Store, log *slog.Logger) *Hub {
 
 // Run dispatches line and member events and polls until ctx ends.
 func (h *Hub) Run(ctx context.Context) {
-	poll := time.NewTicker(pollInterval)
+	poll := h.clock.NewTicker(pollInterval)
 	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-poll.C:
+		case <-poll.Chan():
 			h.WakeAll()
 		case <-h.linesDirty:
 			h.dispatchLines(ctx)
@@ -227,7 +227,7 @@ func (h *Hub) retryLater(lineID, memberID string) {
 		return
 	}
 	h.laterArmed = true
-	time.AfterFunc(retryDelay, func() {
+	h.clock.AfterFunc(retryDelay, func() {
 		h.mu.Lock()
 		for id := range h.laterLines {
 			if _, ok := h.lines[id]; ok {
@@ -340,11 +340,11 @@ func takeDirty[E any](h *Hub, subs map[string]map[*subscription[E]]struct{}, dir
 // stalled reports whether a subscriber with no room has taken nothing for
 // the stall limit, and if so cuts its connection off: it resumes by cursor.
 func (h *Hub) stalled(ctx context.Context, since *time.Time) bool {
-	now := time.Now()
+	now := h.clock.Now()
 	if since.IsZero() {
 		*since = now
 	}
-	if now.Sub(*since) < h.stallLimit {
+	if now.Sub(*since) < stallLimit {
 		return false
 	}
 	drop(ctx, "subscriber too slow")

@@ -2,84 +2,78 @@ package realtime
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// recordingDropper counts how often a subscription's connection was cut.
-type recordingDropper struct{ drops atomic.Int32 }
+// recordingDropper counts how often a subscription's connection was cut,
+// and says so on dropped.
+type recordingDropper struct {
+	drops   atomic.Int32
+	dropped chan struct{}
+}
 
-func (d *recordingDropper) Drop(string) { d.drops.Add(1) }
+func newDropper() *recordingDropper { return &recordingDropper{dropped: make(chan struct{}, 1)} }
+
+// Drop is called under the hub's lock: it must not block.
+func (d *recordingDropper) Drop(string) {
+	d.drops.Add(1)
+	select {
+	case d.dropped <- struct{}{}:
+	default:
+	}
+}
 
 type fixture struct {
-	ctx    context.Context
-	store  *db.Store
-	hub    *Hub
-	staff  db.Actor
-	lineID string
-	shift  *db.Shift
+	*dbtest.Bundle
+	hub   *Hub
+	line  *db.PicketLine
+	shift *db.Shift
 }
+
+// runTimers is how many timers a running hub waits on at all times: its
+// poll. One more means a retry is due.
+const runTimers = 1
 
 // setup returns a fixture whose hub runs.
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	f := newFixture(t, dbtest.NewPool(t))
-	go f.hub.Run(f.ctx)
+	f := newFixture(t, nil)
+	go f.hub.Run(f.Ctx)
 	return f
 }
 
-// newFixture returns a line with a shift, and a hub that does not run: the
-// test drives its rounds (dispatchLines) itself.
+// newFixture returns a line with a shift, on pool (a fresh database when
+// nil), and a hub on the bundle's clock that does not run: the test drives
+// its rounds (dispatchLines) itself.
 func newFixture(t *testing.T, pool *pgxpool.Pool) *fixture {
 	t.Helper()
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	store := db.NewStore(pool, nil, []byte("pepper"))
-	hub := NewHub(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hub.stallLimit = 300 * time.Millisecond
-	store.SetNotifier(hubNotifier{hub})
-	f := &fixture{ctx: ctx, store: store, hub: hub}
-	coordinator, err := store.AddMember(ctx, db.System, db.NewMember{Name: "Dana", Email: "dana@example.org", Role: db.RoleCoordinator})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.staff = db.Actor{MemberID: coordinator.ID, Role: db.RoleCoordinator}
-	f.lineID, f.shift = f.addLine(t)
+	b := dbtest.SetupWith(t, dbtest.Options{Pool: pool})
+	f := &fixture{Bundle: b, hub: NewHub(b.Store, b.Clock, slog.New(slog.DiscardHandler))}
+	b.Store.SetNotifier(hubNotifier{f.hub})
+	f.line, f.shift = f.addLine()
 	return f
 }
 
-// addLine creates a picket line with one shift.
-func (f *fixture) addLine(t *testing.T) (string, *db.Shift) {
-	t.Helper()
-	ja, err := f.store.CreateJobAction(f.ctx, f.staff, db.NewJobAction{Name: "Strike", Kind: db.KindStrike, Employer: "E", StartsAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, err := f.store.CreatePicketLine(f.ctx, f.staff, db.NewPicketLine{JobActionID: ja.ID, Name: "Gate", Address: "1 Main", Latitude: 1, Longitude: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now().Add(24 * time.Hour)
-	shift, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: line.ID, StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return line.ID, shift
+// addLine creates a picket line with a shift a day ahead.
+func (f *fixture) addLine() (*db.PicketLine, *db.Shift) {
+	f.T.Helper()
+	line := f.Line()
+	return line, f.ShiftOn(line, 24*time.Hour, 10)
 }
 
 // hubNotifier wakes the hub directly, as the Notifier does in-process.
@@ -88,6 +82,84 @@ type hubNotifier struct{ hub *Hub }
 func (n hubNotifier) LinesChanged(ids ...string)   { n.hub.WakeLines(ids...) }
 func (n hubNotifier) MembersChanged(ids ...string) { n.hub.WakeMembers(ids...) }
 func (n hubNotifier) PushQueued()                  {}
+
+// next returns the next event on ch, and false once ch is closed. Events a
+// subscriber had no room for come with a retry: whenever nothing waits on
+// ch while the running hub waits for a retry, the clock moves on to it.
+func next[E any](t *testing.T, f *fixture, ch <-chan E) (E, bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		ctx, cancel := context.WithCancel(f.Ctx)
+		retrying := make(chan struct{})
+		go func() {
+			if f.Clock.BlockUntilContext(ctx, runTimers+1) == nil {
+				close(retrying)
+			}
+		}()
+		select {
+		case e, ok := <-ch:
+			cancel()
+			return e, ok
+		case <-retrying:
+			cancel()
+			select {
+			case e, ok := <-ch:
+				return e, ok
+			default:
+				f.Clock.Advance(retryDelay)
+			}
+		case <-deadline:
+			cancel()
+			t.Fatal("no event within 30 seconds")
+		}
+	}
+}
+
+// idle lets d go by on the clock, one retry at a time, while the test
+// reads nothing: the running hub offers a subscriber with more due what it
+// has room for at each retry, as it would while a reader pauses. It fails
+// the test if the subscriber is cut off meanwhile.
+func (f *fixture) idle(t *testing.T, d time.Duration, cut <-chan struct{}) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for waited := time.Duration(0); waited < d; waited += retryDelay {
+		ctx, cancel := context.WithCancel(f.Ctx)
+		retrying := make(chan struct{})
+		go func() {
+			if f.Clock.BlockUntilContext(ctx, runTimers+1) == nil {
+				close(retrying)
+			}
+		}()
+		select {
+		case <-retrying:
+		case <-cut:
+			t.Fatalf("cut off %v into a pause of %v", waited, d)
+		case <-deadline:
+			t.Fatal("the hub is not retrying anyone")
+		}
+		cancel()
+		f.Clock.Advance(retryDelay)
+	}
+}
+
+// keepRetrying moves the clock on to every retry the running hub waits
+// for, until the test ends: time goes by for subscribers whose buffers are
+// full, one retry at a time.
+func (f *fixture) keepRetrying(t *testing.T) {
+	ctx, cancel := context.WithCancel(f.Ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for f.Clock.BlockUntilContext(ctx, runTimers+1) == nil {
+			f.Clock.Advance(retryDelay)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
 
 // changeLine makes n changes to the fixture's line, each one event.
 func (f *fixture) changeLine(t *testing.T, n int) {
@@ -100,7 +172,7 @@ func (f *fixture) changeShift(t *testing.T, shift *db.Shift, n int) {
 	t.Helper()
 	for i := range n {
 		capacity := 11 + i
-		if _, err := f.store.UpdateShift(f.ctx, f.staff, db.ShiftUpdate{ID: shift.ID, Capacity: &capacity}); err != nil {
+		if _, err := f.Store.UpdateShift(f.Ctx, f.Staff, db.ShiftUpdate{ID: shift.ID, Capacity: &capacity}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,7 +181,7 @@ func (f *fixture) changeShift(t *testing.T, shift *db.Shift, n int) {
 // latest returns the sequence number of a line's latest event.
 func (f *fixture) latest(t *testing.T, lineID string) int64 {
 	t.Helper()
-	lines, err := f.store.PicketLinesByIDs(f.ctx, f.staff, []string{lineID})
+	lines, err := f.Store.PicketLinesByIDs(f.Ctx, f.Staff, []string{lineID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,12 +200,12 @@ func (f *fixture) followLines(t *testing.T, n int) []followedLine {
 	t.Helper()
 	var lines []followedLine
 	for i := range n {
-		id, shift := f.lineID, f.shift
+		line, shift := f.line, f.shift
 		if i > 0 {
-			id, shift = f.addLine(t)
+			line, shift = f.addLine()
 		}
-		from := f.latest(t, id)
-		lines = append(lines, followedLine{shift: shift, ch: f.hub.LineEvents(f.ctx, id, from), from: from})
+		from := f.latest(t, line.ID)
+		lines = append(lines, followedLine{shift: shift, ch: f.hub.LineEvents(f.Ctx, line.ID, from), from: from})
 	}
 	return lines
 }
@@ -206,14 +278,12 @@ func seqsOf(t *testing.T, events []*db.LineEvent) []int64 {
 
 func TestSlowSubscriberIsCutOffWithoutSlowingOthers(t *testing.T) {
 	f := setup(t)
-	slowDropper, fastDropper := &recordingDropper{}, &recordingDropper{}
-	slowCtx, cancelSlow := context.WithCancel(WithDropper(f.ctx, slowDropper))
-	defer cancelSlow()
-	slow := f.hub.LineEvents(slowCtx, f.lineID, 0)
-	fast := f.hub.LineEvents(WithDropper(f.ctx, fastDropper), f.lineID, 0)
+	slowDropper, fastDropper := newDropper(), newDropper()
+	slow := f.hub.LineEvents(WithDropper(f.Ctx, slowDropper), f.line.ID, 0)
+	fast := f.hub.LineEvents(WithDropper(f.Ctx, fastDropper), f.line.ID, 0)
 
 	const changes = SubscriberBuffer + 50
-	received := make(chan int64, changes+10)
+	received := make(chan int64, 2*changes)
 	go func() {
 		for e := range fast {
 			received <- e.Seq
@@ -221,11 +291,14 @@ func TestSlowSubscriberIsCutOffWithoutSlowingOthers(t *testing.T) {
 		close(received)
 	}()
 	f.changeLine(t, changes)
+	latest := f.latest(t, f.line.ID)
+	// The subscriber that never reads fills its buffer; from then on time
+	// goes by from one retry of the line to the next.
+	f.keepRetrying(t)
 
 	// The subscriber that reads gets every event, in order.
-	var want int64 = 1
 	deadline := time.After(30 * time.Second)
-	for want <= changes {
+	for want := int64(1); want <= latest; want++ {
 		select {
 		case seq, ok := <-received:
 			if !ok {
@@ -234,20 +307,17 @@ func TestSlowSubscriberIsCutOffWithoutSlowingOthers(t *testing.T) {
 			if seq != want {
 				t.Fatalf("got seq %d, want %d", seq, want)
 			}
-			want++
 		case <-deadline:
-			t.Fatalf("the reading subscriber got %d of %d events", want-1, changes)
+			t.Fatalf("the reading subscriber got %d of %d events", want-1, latest)
 		}
 	}
-	// The one that never read filled its buffer and, taking nothing for the
-	// stall limit, was dropped: its connection cut, its channel closed after
-	// the buffered events.
-	for slowDropper.drops.Load() == 0 {
-		select {
-		case <-deadline:
-			t.Fatal("the subscriber that never reads was not cut off")
-		case <-time.After(10 * time.Millisecond):
-		}
+	// The one that never read, taking nothing for the stall limit, was
+	// dropped: its connection cut, its channel closed after the buffered
+	// events.
+	select {
+	case <-slowDropper.dropped:
+	case <-deadline:
+		t.Fatal("the subscriber that never reads was not cut off")
 	}
 	n := 0
 	for range slow {
@@ -263,28 +333,25 @@ func TestSlowSubscriberIsCutOffWithoutSlowingOthers(t *testing.T) {
 
 func TestSubscriberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
 	f := setup(t)
-	const changes = 3*SubscriberBuffer + 10
+	const changes = 4*SubscriberBuffer + 10
 	f.changeLine(t, changes)
-	dropper := &recordingDropper{}
-	// Catching up takes longer than the stall limit, but the reader keeps
-	// making room, so it is waited for.
-	ch := f.hub.LineEvents(WithDropper(f.ctx, dropper), f.lineID, 0)
-	latest := f.latest(t, f.lineID)
-	deadline := time.After(30 * time.Second)
+	dropper := newDropper()
+	// Catching up takes longer than the stall limit: the reader pauses for
+	// half of it after every buffer's worth, while the hub fills its buffer
+	// again and finds no room. But it keeps making room, so it is waited
+	// for.
+	ch := f.hub.LineEvents(WithDropper(f.Ctx, dropper), f.line.ID, 0)
+	latest := f.latest(t, f.line.ID)
 	for want := int64(1); want <= latest; want++ {
-		select {
-		case e, ok := <-ch:
-			if !ok {
-				t.Fatalf("cut off after seq %d of %d", want-1, latest)
-			}
-			if e.Seq != want {
-				t.Fatalf("got seq %d, want %d", e.Seq, want)
-			}
-			if want%SubscriberBuffer == 0 {
-				time.Sleep(f.hub.stallLimit / 2)
-			}
-		case <-deadline:
-			t.Fatalf("got %d of %d events", want-1, latest)
+		e, ok := next(t, f, ch)
+		if !ok {
+			t.Fatalf("cut off after seq %d of %d", want-1, latest)
+		}
+		if e.Seq != want {
+			t.Fatalf("got seq %d, want %d", e.Seq, want)
+		}
+		if want%SubscriberBuffer == 0 && latest-want >= SubscriberBuffer {
+			f.idle(t, stallLimit/2, dropper.dropped)
 		}
 	}
 	if n := dropper.drops.Load(); n != 0 {
@@ -294,40 +361,24 @@ func TestSubscriberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
 
 func TestMemberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
 	f := setup(t)
-	m, err := f.store.AddMember(f.ctx, db.System, db.NewMember{Name: "Ana", Email: "ana@example.org", Role: db.RoleMember})
-	if err != nil {
-		t.Fatal(err)
-	}
-	member := db.Actor{MemberID: m.ID, Role: db.RoleMember}
-	start := time.Now().Add(48 * time.Hour)
+	member := f.NewMember()
 	const shifts = SubscriberBuffer + 20
 	for i := range shifts {
-		at := start.Add(time.Duration(i) * 3 * time.Hour)
-		sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: at, EndsAt: at.Add(time.Hour), Capacity: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.store.SignUpForShift(f.ctx, member, sh.ID, ""); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.store.CancelShift(f.ctx, f.staff, sh.ID); err != nil {
+		sh := f.ShiftOn(f.line, 48*time.Hour+time.Duration(i)*5*time.Hour, 1)
+		f.SignUp(member, sh)
+		if _, err := f.Store.CancelShift(f.Ctx, f.Staff, sh.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dropper := &recordingDropper{}
-	ch := f.hub.MemberEvents(WithDropper(f.ctx, dropper), m.ID, 0)
-	deadline := time.After(30 * time.Second)
+	dropper := newDropper()
+	ch := f.hub.MemberEvents(WithDropper(f.Ctx, dropper), member.MemberID, 0)
 	for want := int64(1); want <= shifts; want++ {
-		select {
-		case e, ok := <-ch:
-			if !ok {
-				t.Fatalf("cut off after seq %d of %d", want-1, shifts)
-			}
-			if e.Seq != want || e.Kind != db.MemberShiftCancelled {
-				t.Fatalf("got %d %s, want %d SHIFT_CANCELLED", e.Seq, e.Kind, want)
-			}
-		case <-deadline:
-			t.Fatalf("got %d of %d events", want-1, shifts)
+		e, ok := next(t, f, ch)
+		if !ok {
+			t.Fatalf("cut off after seq %d of %d", want-1, shifts)
+		}
+		if e.Seq != want || e.Kind != db.MemberShiftCancelled {
+			t.Fatalf("got %d %s, want %d SHIFT_CANCELLED", e.Seq, e.Kind, want)
 		}
 	}
 	if n := dropper.drops.Load(); n != 0 {
@@ -337,13 +388,9 @@ func TestMemberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
 
 func TestResumeReplaysFromTheCursorThenFollowsLive(t *testing.T) {
 	f := setup(t)
-	f.changeLine(t, 5) // the line now has seq 1..5 (creation) + 5 more
-	line, err := f.store.PicketLinesByIDs(f.ctx, f.staff, []string{f.lineID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest := line[f.lineID].EventSeq
-	ch := f.hub.LineEvents(f.ctx, f.lineID, latest-3)
+	f.changeLine(t, 5) // the line's creation events, then 5 more
+	latest := f.latest(t, f.line.ID)
+	ch := f.hub.LineEvents(f.Ctx, f.line.ID, latest-3)
 	f.changeLine(t, 2)
 	for want := latest - 2; want <= latest+2; want++ {
 		select {
@@ -360,10 +407,10 @@ func TestResumeReplaysFromTheCursorThenFollowsLive(t *testing.T) {
 func TestPurgedCursorAsksForResync(t *testing.T) {
 	f := setup(t)
 	f.changeLine(t, 3)
-	if _, err := f.store.Pool().Exec(f.ctx, `DELETE FROM line_events WHERE picket_line_id = $1 AND seq <= 3`, f.lineID); err != nil {
+	if _, err := f.Pool.Exec(f.Ctx, `DELETE FROM line_events WHERE picket_line_id = $1 AND seq <= 3`, f.line.ID); err != nil {
 		t.Fatal(err)
 	}
-	ch := f.hub.LineEvents(f.ctx, f.lineID, 1)
+	ch := f.hub.LineEvents(f.Ctx, f.line.ID, 1)
 	select {
 	case e := <-ch:
 		if e.Kind != db.LineResyncRequired || e.Seq != 3 {
@@ -379,51 +426,36 @@ func TestPurgedCursorAsksForResync(t *testing.T) {
 
 func TestNoSubscriberLeftForgetsTheLine(t *testing.T) {
 	f := setup(t)
-	ctx, cancel := context.WithCancel(f.ctx)
-	ch := f.hub.LineEvents(ctx, f.lineID, 0)
+	ctx, cancel := context.WithCancel(f.Ctx)
+	ch := f.hub.LineEvents(ctx, f.line.ID, 0)
 	cancel()
 	for range ch {
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		f.hub.mu.Lock()
-		n := len(f.hub.lines)
-		f.hub.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d lines followed after the last subscriber went", n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The channel closed under the hub's lock, in the step that forgot the
+	// line.
+	f.hub.mu.Lock()
+	n := len(f.hub.lines)
+	f.hub.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d lines followed after the last subscriber went", n)
 	}
 }
 
 func TestMemberEventsSkipAPurgedGap(t *testing.T) {
 	f := setup(t)
-	m, err := f.store.AddMember(f.ctx, db.System, db.NewMember{Name: "Wen", Email: "wen@example.org"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := db.Actor{MemberID: m.ID, Role: db.RoleMember}
+	a := f.NewMember()
 	// Three cancelled shifts the member held: three personal events.
 	for range 3 {
-		start := time.Now().Add(48 * time.Hour)
-		sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.store.SignUpForShift(f.ctx, a, sh.ID, ""); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.store.CancelShift(f.ctx, f.staff, sh.ID); err != nil {
+		sh := f.ShiftOn(f.line, 48*time.Hour, 1)
+		f.SignUp(a, sh)
+		if _, err := f.Store.CancelShift(f.Ctx, f.Staff, sh.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.store.Pool().Exec(f.ctx, `DELETE FROM member_events WHERE member_id = $1 AND seq <= 2`, m.ID); err != nil {
+	if _, err := f.Pool.Exec(f.Ctx, `DELETE FROM member_events WHERE member_id = $1 AND seq <= 2`, a.MemberID); err != nil {
 		t.Fatal(err)
 	}
-	ch := f.hub.MemberEvents(f.ctx, m.ID, 0)
+	ch := f.hub.MemberEvents(f.Ctx, a.MemberID, 0)
 	select {
 	case e := <-ch:
 		if e.Seq != 3 || e.Kind != db.MemberShiftCancelled {
@@ -438,19 +470,19 @@ func TestOneReadServesEveryWokenLine(t *testing.T) {
 	counter := &queryCounter{}
 	f := newFixture(t, countedPool(t, counter))
 	lines := f.followLines(t, 8)
-	f.hub.dispatchLines(f.ctx) // the subscriptions' own round: nothing new yet
+	f.hub.dispatchLines(f.Ctx) // the subscriptions' own round: nothing new yet
 	for _, l := range lines {
 		f.changeShift(t, l.shift, 3)
 	}
 
 	counter.n.Store(0)
-	f.hub.dispatchLines(f.ctx)
+	f.hub.dispatchLines(f.Ctx)
 	if n := counter.n.Load(); n != 1 {
 		t.Fatalf("one round over %d woken lines sent %d statements, want 1", len(lines), n)
 	}
 	for i, l := range lines {
-		if got, want := seqsOf(t, buffered(l.ch)), seqRange(l.from+1, l.from+3); !slices.Equal(got, want) {
-			t.Fatalf("line %d: got seqs %v, want %v", i, got, want)
+		if diff := cmp.Diff(seqRange(l.from+1, l.from+3), seqsOf(t, buffered(l.ch))); diff != "" {
+			t.Fatalf("line %d: seqs (-want +got):\n%s", i, diff)
 		}
 	}
 }
@@ -465,7 +497,7 @@ func TestManyLinesChangedTogetherEachGetTheirEventsInOrder(t *testing.T) {
 		wg.Go(func() {
 			for i := range changes {
 				capacity := 11 + i
-				if _, err := f.store.UpdateShift(f.ctx, f.staff, db.ShiftUpdate{ID: l.shift.ID, Capacity: &capacity}); err != nil {
+				if _, err := f.Store.UpdateShift(f.Ctx, f.Staff, db.ShiftUpdate{ID: l.shift.ID, Capacity: &capacity}); err != nil {
 					errs <- err
 				}
 			}
@@ -492,14 +524,14 @@ func TestManyLinesChangedTogetherEachGetTheirEventsInOrder(t *testing.T) {
 }
 
 func TestSubscriberPagesBehindCatchesUpInOrderWhileOtherLinesAreServed(t *testing.T) {
-	f := newFixture(t, dbtest.NewPool(t))
+	f := newFixture(t, nil)
 	f.hub.pageSize = 3
 	f.changeLine(t, 8)
-	behindLatest := f.latest(t, f.lineID)
-	behind := f.hub.LineEvents(f.ctx, f.lineID, 0)
-	otherID, otherShift := f.addLine(t)
-	otherNext := f.latest(t, otherID) + 1
-	other := f.hub.LineEvents(f.ctx, otherID, otherNext-1)
+	behindLatest := f.latest(t, f.line.ID)
+	behind := f.hub.LineEvents(f.Ctx, f.line.ID, 0)
+	otherLine, otherShift := f.addLine()
+	otherNext := f.latest(t, otherLine.ID) + 1
+	other := f.hub.LineEvents(f.Ctx, otherLine.ID, otherNext-1)
 
 	var caughtUp []int64
 	for round := 1; int64(len(caughtUp)) < behindLatest; round++ {
@@ -507,51 +539,53 @@ func TestSubscriberPagesBehindCatchesUpInOrderWhileOtherLinesAreServed(t *testin
 			t.Fatalf("after %d rounds the subscriber behind has seqs %v of 1..%d", round-1, caughtUp, behindLatest)
 		}
 		f.changeShift(t, otherShift, 1)
-		f.hub.dispatchLines(f.ctx)
+		f.hub.dispatchLines(f.Ctx)
 		got := seqsOf(t, buffered(behind))
-		if want := seqRange(int64(len(caughtUp))+1, min(int64(len(caughtUp)+f.hub.pageSize), behindLatest)); !slices.Equal(got, want) {
-			t.Fatalf("round %d: the subscriber behind got seqs %v, want the next page %v", round, got, want)
+		if diff := cmp.Diff(seqRange(int64(len(caughtUp))+1, min(int64(len(caughtUp)+f.hub.pageSize), behindLatest)), got); diff != "" {
+			t.Fatalf("round %d: the subscriber behind did not get the next page: seqs (-want +got):\n%s", round, diff)
 		}
 		caughtUp = append(caughtUp, got...)
-		if got, want := seqsOf(t, buffered(other)), []int64{otherNext}; !slices.Equal(got, want) {
-			t.Fatalf("round %d: the other line's subscriber got seqs %v, want %v", round, got, want)
+		if diff := cmp.Diff([]int64{otherNext}, seqsOf(t, buffered(other))); diff != "" {
+			t.Fatalf("round %d: the other line's subscriber: seqs (-want +got):\n%s", round, diff)
 		}
 		otherNext++
 	}
 }
 
 func TestPurgedEventsAskForResyncInABatchedRead(t *testing.T) {
-	f := newFixture(t, dbtest.NewPool(t))
+	f := newFixture(t, nil)
 	f.changeLine(t, 4)
-	gapLatest := f.latest(t, f.lineID)
-	goneID, goneShift := f.addLine(t)
+	gapLatest := f.latest(t, f.line.ID)
+	goneLine, goneShift := f.addLine()
+	goneID := goneLine.ID
 	f.changeShift(t, goneShift, 2)
 	goneLatest := f.latest(t, goneID)
-	intactID, intactShift := f.addLine(t)
+	intactLine, intactShift := f.addLine()
+	intactID := intactLine.ID
 	f.changeShift(t, intactShift, 2)
 	intactLatest := f.latest(t, intactID)
 	// Purge seq 2 and 3 of the first line and every event of the second.
-	if _, err := f.store.Pool().Exec(f.ctx, `DELETE FROM line_events WHERE (picket_line_id = $1 AND seq IN (2, 3)) OR picket_line_id = $2`, f.lineID, goneID); err != nil {
+	if _, err := f.Pool.Exec(f.Ctx, `DELETE FROM line_events WHERE (picket_line_id = $1 AND seq IN (2, 3)) OR picket_line_id = $2`, f.line.ID, goneID); err != nil {
 		t.Fatal(err)
 	}
-	gap := f.hub.LineEvents(f.ctx, f.lineID, 1)
-	gone := f.hub.LineEvents(f.ctx, goneID, 0)
-	intact := f.hub.LineEvents(f.ctx, intactID, 0)
-	f.hub.dispatchLines(f.ctx)
+	gap := f.hub.LineEvents(f.Ctx, f.line.ID, 1)
+	gone := f.hub.LineEvents(f.Ctx, goneID, 0)
+	intact := f.hub.LineEvents(f.Ctx, intactID, 0)
+	f.hub.dispatchLines(f.Ctx)
 
 	got := buffered(gap)
 	if len(got) == 0 || got[0].Kind != db.LineResyncRequired || got[0].Seq != 3 {
 		t.Fatalf("behind a purged gap: got %v, want RESYNC_REQUIRED at seq 3 first", got)
 	}
-	if got, want := seqsOf(t, got[1:]), seqRange(4, gapLatest); !slices.Equal(got, want) {
-		t.Fatalf("after the resync: got seqs %v, want %v", got, want)
+	if diff := cmp.Diff(seqRange(4, gapLatest), seqsOf(t, got[1:])); diff != "" {
+		t.Fatalf("after the resync: seqs (-want +got):\n%s", diff)
 	}
 	got = buffered(gone)
 	if len(got) != 1 || got[0].Kind != db.LineResyncRequired || got[0].Seq != goneLatest {
 		t.Fatalf("with every event purged: got %v, want only RESYNC_REQUIRED at seq %d", got, goneLatest)
 	}
-	if got, want := seqsOf(t, buffered(intact)), seqRange(1, intactLatest); !slices.Equal(got, want) {
-		t.Fatalf("on the intact line: got seqs %v, want %v", got, want)
+	if diff := cmp.Diff(seqRange(1, intactLatest), seqsOf(t, buffered(intact))); diff != "" {
+		t.Fatalf("on the intact line: seqs (-want +got):\n%s", diff)
 	}
 }
 
@@ -559,53 +593,53 @@ func TestPurgedEventsAskForResyncInABatchedRead(t *testing.T) {
 // must not take the round's page, which starts after its cursor, for a
 // purge.
 func TestSubscriberJoiningDuringARoundGetsNoFalseResync(t *testing.T) {
-	f := newFixture(t, dbtest.NewPool(t))
+	f := newFixture(t, nil)
 	f.changeLine(t, 2)
-	latest := f.latest(t, f.lineID)
-	live := f.hub.LineEvents(f.ctx, f.lineID, latest)
+	latest := f.latest(t, f.line.ID)
+	live := f.hub.LineEvents(f.Ctx, f.line.ID, latest)
 	cursors := f.hub.takeDirtyLines()
-	replaying := f.hub.LineEvents(f.ctx, f.lineID, 0)
+	replaying := f.hub.LineEvents(f.Ctx, f.line.ID, 0)
 	f.changeLine(t, 1)
-	pages, err := f.store.LineEventsAfter(f.ctx, db.System, cursors, f.hub.pageSize)
+	pages, err := f.Store.LineEventsAfter(f.Ctx, db.System, cursors, f.hub.pageSize)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.hub.handOut(pages)
-	if got, want := seqsOf(t, buffered(live)), []int64{latest + 1}; !slices.Equal(got, want) {
-		t.Fatalf("the live subscriber got seqs %v, want %v", got, want)
+	if diff := cmp.Diff([]int64{latest + 1}, seqsOf(t, buffered(live))); diff != "" {
+		t.Fatalf("the live subscriber: seqs (-want +got):\n%s", diff)
 	}
 	if got := seqsOf(t, buffered(replaying)); len(got) != 0 {
 		t.Fatalf("the subscriber that joined mid-round got seqs %v from a page after its cursor", got)
 	}
-	f.hub.dispatchLines(f.ctx)
-	if got, want := seqsOf(t, buffered(replaying)), seqRange(1, latest+1); !slices.Equal(got, want) {
-		t.Fatalf("next round, the subscriber that joined got seqs %v, want %v", got, want)
+	f.hub.dispatchLines(f.Ctx)
+	if diff := cmp.Diff(seqRange(1, latest+1), seqsOf(t, buffered(replaying))); diff != "" {
+		t.Fatalf("next round, the subscriber that joined: seqs (-want +got):\n%s", diff)
 	}
 }
 
 func TestLineFollowedByACapitalisedIDIsWoken(t *testing.T) {
-	f := newFixture(t, dbtest.NewPool(t))
-	latest := f.latest(t, f.lineID)
-	ch := f.hub.LineEvents(f.ctx, strings.ToUpper(f.lineID), latest)
-	f.hub.dispatchLines(f.ctx) // the subscription's own round
+	f := newFixture(t, nil)
+	latest := f.latest(t, f.line.ID)
+	ch := f.hub.LineEvents(f.Ctx, strings.ToUpper(f.line.ID), latest)
+	f.hub.dispatchLines(f.Ctx) // the subscription's own round
 	f.changeLine(t, 1)
-	f.hub.dispatchLines(f.ctx)
-	if got, want := seqsOf(t, buffered(ch)), []int64{latest + 1}; !slices.Equal(got, want) {
-		t.Fatalf("the round after the change gave a subscriber that wrote the line id in capitals seqs %v, want %v", got, want)
+	f.hub.dispatchLines(f.Ctx)
+	if diff := cmp.Diff([]int64{latest + 1}, seqsOf(t, buffered(ch))); diff != "" {
+		t.Fatalf("the round after the change, a subscriber that wrote the line id in capitals: seqs (-want +got):\n%s", diff)
 	}
 }
 
 // A subscriber far behind with a full buffer must not hold back the others
 // of its line: they are read from where they stand.
 func TestFullSubscriberFarBehindDoesNotHoldBackLiveOnes(t *testing.T) {
-	f := newFixture(t, dbtest.NewPool(t))
-	f.hub.pageSize, f.hub.stallLimit = 10, time.Minute
+	f := newFixture(t, nil)
+	f.hub.pageSize = 10
 	f.changeLine(t, SubscriberBuffer+20)
-	latest := f.latest(t, f.lineID)
-	behind := f.hub.LineEvents(f.ctx, f.lineID, 0)
-	live := f.hub.LineEvents(f.ctx, f.lineID, latest)
+	latest := f.latest(t, f.line.ID)
+	behind := f.hub.LineEvents(f.Ctx, f.line.ID, 0)
+	live := f.hub.LineEvents(f.Ctx, f.line.ID, latest)
 	for range SubscriberBuffer/f.hub.pageSize + 1 {
-		f.hub.dispatchLines(f.ctx)
+		f.hub.dispatchLines(f.Ctx)
 	}
 	if n := len(behind); n != SubscriberBuffer {
 		t.Fatalf("the subscriber behind has %d events buffered, want a full buffer of %d", n, SubscriberBuffer)
@@ -613,60 +647,48 @@ func TestFullSubscriberFarBehindDoesNotHoldBackLiveOnes(t *testing.T) {
 	// While it has no room it is not read for (re-reading its full page
 	// round after round would only spin): the line is read from where the
 	// live subscriber stands.
-	f.hub.WakeLines(f.lineID)
-	if got, want := f.hub.takeDirtyLines(), []db.LineRead{{LineID: f.lineID, After: latest}}; !slices.Equal(got, want) {
-		t.Fatalf("reads planned %v, want only %v", got, want)
+	f.hub.WakeLines(f.line.ID)
+	if diff := cmp.Diff([]db.LineRead{{LineID: f.line.ID, After: latest}}, f.hub.takeDirtyLines()); diff != "" {
+		t.Fatalf("reads planned (-want +got):\n%s", diff)
 	}
 	f.changeLine(t, 1)
-	f.hub.dispatchLines(f.ctx)
-	if got, want := seqsOf(t, buffered(live)), []int64{latest + 1}; !slices.Equal(got, want) {
-		t.Fatalf("the live subscriber got seqs %v in the round after the change, want %v", got, want)
+	f.hub.dispatchLines(f.Ctx)
+	if diff := cmp.Diff([]int64{latest + 1}, seqsOf(t, buffered(live))); diff != "" {
+		t.Fatalf("the live subscriber in the round after the change: seqs (-want +got):\n%s", diff)
 	}
-	if got, want := seqsOf(t, buffered(behind)), seqRange(1, SubscriberBuffer); !slices.Equal(got, want) {
-		t.Fatalf("the subscriber behind got seqs %v, want %v and to wait for room", got, want)
+	if diff := cmp.Diff(seqRange(1, SubscriberBuffer), seqsOf(t, buffered(behind))); diff != "" {
+		t.Fatalf("the subscriber behind, waiting for room: seqs (-want +got):\n%s", diff)
 	}
 }
 
 // Each woken member gets a page of its own: a read of many members is not
 // cut short for those after the first page's worth.
 func TestMemberReadPagesEachMemberOnItsOwn(t *testing.T) {
-	f := newFixture(t, dbtest.NewPool(t))
+	f := newFixture(t, nil)
 	f.hub.pageSize = 3
-	start := time.Now().Add(72 * time.Hour)
 	shifts := make([]*db.Shift, 4)
 	for i := range shifts {
-		at := start.Add(time.Duration(i) * 3 * time.Hour)
-		sh, err := f.store.CreateShift(f.ctx, f.staff, db.NewShift{PicketLineID: f.lineID, StartsAt: at, EndsAt: at.Add(time.Hour), Capacity: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		shifts[i] = sh
+		shifts[i] = f.ShiftOn(f.line, 72*time.Hour+time.Duration(i)*5*time.Hour, 10)
 	}
 	// Six members on the first shift; the first of them on all four.
 	members := make([]db.Actor, 6)
 	for i := range members {
-		m, err := f.store.AddMember(f.ctx, db.System, db.NewMember{Name: "M", Email: "m" + strconv.Itoa(i) + "@example.org", Role: db.RoleMember})
-		if err != nil {
-			t.Fatal(err)
-		}
-		members[i] = db.Actor{MemberID: m.ID, Role: db.RoleMember}
+		members[i] = f.NewMember()
 		on := shifts[:1]
 		if i == 0 {
 			on = shifts
 		}
 		for _, sh := range on {
-			if _, err := f.store.SignUpForShift(f.ctx, members[i], sh.ID, ""); err != nil {
-				t.Fatal(err)
-			}
+			f.SignUp(members[i], sh)
 		}
 	}
 	chans := make([]<-chan *db.MemberEvent, len(members))
 	for i, m := range members {
-		chans[i] = f.hub.MemberEvents(f.ctx, m.MemberID, 0)
+		chans[i] = f.hub.MemberEvents(f.Ctx, m.MemberID, 0)
 	}
-	f.hub.dispatchMembers(f.ctx) // the subscriptions' own round: nothing yet
+	f.hub.dispatchMembers(f.Ctx) // the subscriptions' own round: nothing yet
 	for _, sh := range shifts {
-		if _, err := f.store.CancelShift(f.ctx, f.staff, sh.ID); err != nil {
+		if _, err := f.Store.CancelShift(f.Ctx, f.Staff, sh.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -680,7 +702,7 @@ func TestMemberReadPagesEachMemberOnItsOwn(t *testing.T) {
 			}
 		}
 	}
-	f.hub.dispatchMembers(f.ctx)
+	f.hub.dispatchMembers(f.Ctx)
 	for i, ch := range chans {
 		want := 1
 		if i == 0 {
@@ -691,25 +713,25 @@ func TestMemberReadPagesEachMemberOnItsOwn(t *testing.T) {
 		}
 	}
 	// The member whose page was full is read again next round.
-	f.hub.dispatchMembers(f.ctx)
+	f.hub.dispatchMembers(f.Ctx)
 	if n := count(chans[0]); n != len(shifts)-f.hub.pageSize {
 		t.Fatalf("after the second round the first member got %d more events, want %d", n, len(shifts)-f.hub.pageSize)
 	}
 }
 
 func TestLineWokenUnderACapitalisedIDIsRead(t *testing.T) {
-	f := newFixture(t, dbtest.NewPool(t))
-	latest := f.latest(t, f.lineID)
-	ch := f.hub.LineEvents(f.ctx, f.lineID, latest)
-	f.hub.dispatchLines(f.ctx) // the subscription's own round
-	if _, err := f.store.Pool().Exec(f.ctx, `
+	f := newFixture(t, nil)
+	latest := f.latest(t, f.line.ID)
+	ch := f.hub.LineEvents(f.Ctx, f.line.ID, latest)
+	f.hub.dispatchLines(f.Ctx) // the subscription's own round
+	if _, err := f.Pool.Exec(f.Ctx, `
 WITH next AS (UPDATE picket_lines SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq)
-INSERT INTO line_events (picket_line_id, seq, kind, occurred_at) SELECT $1, event_seq, 'CAPTAIN_CHANGED', now() FROM next`, f.lineID); err != nil {
+INSERT INTO line_events (picket_line_id, seq, kind, occurred_at) SELECT $1, event_seq, 'CAPTAIN_CHANGED', now() FROM next`, f.line.ID); err != nil {
 		t.Fatal(err)
 	}
-	f.hub.WakeLines(strings.ToUpper(f.lineID))
-	f.hub.dispatchLines(f.ctx)
-	if got, want := seqsOf(t, buffered(ch)), []int64{latest + 1}; !slices.Equal(got, want) {
-		t.Fatalf("a wake-up naming the line in capitals gave seqs %v, want %v", got, want)
+	f.hub.WakeLines(strings.ToUpper(f.line.ID))
+	f.hub.dispatchLines(f.Ctx)
+	if diff := cmp.Diff([]int64{latest + 1}, seqsOf(t, buffered(ch))); diff != "" {
+		t.Fatalf("a wake-up naming the line in capitals: seqs (-want +got):\n%s", diff)
 	}
 }

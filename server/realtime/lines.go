@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/picketline/picketline/db"
 )
@@ -100,7 +99,7 @@ func (h *Hub) handOutTo(lineID string, sub *lineSub, page db.LinePage) {
 		if len(events) > 0 {
 			resume = events[0].Seq - 1
 		}
-		if !h.send(lineID, sub, &db.LineEvent{PicketLineID: lineID, Seq: resume, Kind: db.LineResyncRequired, OccurredAt: time.Now()}) {
+		if !h.send(lineID, sub, &db.LineEvent{PicketLineID: lineID, Seq: resume, Kind: db.LineResyncRequired, OccurredAt: h.clock.Now()}) {
 			return
 		}
 	}

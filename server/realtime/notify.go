@@ -112,7 +112,8 @@ func (n *Notifier) Run(ctx context.Context) {
 // Listen holds this process's one listening connection: it wakes the hub
 // for changes made by other replicas, reconnects when the connection
 // drops, and then re-reads everything, since wake-ups sent meanwhile are
-// lost (the event tables are not).
+// lost (the event tables are not). It backs off between attempts on the
+// hub's clock.
 func (n *Notifier) Listen(ctx context.Context, url string) {
 	for backoff := time.Second; ctx.Err() == nil; {
 		err := n.listenOnce(ctx, url)
@@ -123,7 +124,7 @@ func (n *Notifier) Listen(ctx context.Context, url string) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-n.hub.clock.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}

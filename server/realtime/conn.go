@@ -2,18 +2,16 @@ package realtime
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"reflect"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/jonboulle/clockwork"
 )
 
 // Close codes of the graphql-transport-ws protocol, and the RFC 6455 ones
@@ -29,79 +27,10 @@ const (
 	CloseTryAgainLater    = 1013
 )
 
+// writeTimeout bounds a write to the peer. Socket deadlines, this one and
+// the read deadline of alive, stay on the wall clock: the kernel enforces
+// them, and they are no rule of ours to move in a test.
 const writeTimeout = 10 * time.Second
-
-// Subprotocol is the one websocket subprotocol spoken.
-const Subprotocol = "graphql-transport-ws"
-
-// Upgrader is gqlgen's websocket implementation on gorilla/websocket. It
-// also enforces the graphql-transport-ws rules gqlgen leaves open: the
-// close codes for a missing, repeated or late connection_init, malformed
-// messages and duplicate subscription ids, and a cap on subscriptions.
-type Upgrader struct {
-	// AllowedOrigins lists browser origins that may connect. Native apps
-	// send no Origin and are always allowed.
-	AllowedOrigins []string
-	InitTimeout    time.Duration
-	// PingInterval is how often Conns.KeepAlive pings each connection; one
-	// that answers nothing for two intervals is closed.
-	PingInterval     time.Duration
-	MaxSubscriptions int
-	MaxMessageBytes  int64
-	Conns            *Conns
-
-	once     sync.Once
-	upgrader websocket.Upgrader
-}
-
-func (u *Upgrader) init() {
-	u.upgrader = websocket.Upgrader{
-		// No read buffer of its own: gorilla reads through the 4 KB one
-		// net/http already holds for the connection.
-		ReadBufferSize:  0,
-		WriteBufferSize: 1024,
-		// Idle connections hold no write buffer of their own.
-		WriteBufferPool: &sync.Pool{},
-		CheckOrigin: func(r *http.Request) bool {
-			origin := r.Header.Get("Origin")
-			return origin == "" || slices.Contains(u.AllowedOrigins, origin)
-		},
-	}
-}
-
-// Accept upgrades a request that asked for a protocol gqlgen speaks.
-func (u *Upgrader) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	u.once.Do(u.init)
-	// Only graphql-transport-ws: the legacy graphql-ws protocol has none of
-	// the close codes clients rely on here.
-	if !slices.Contains(websocket.Subprotocols(r), Subprotocol) || !slices.Contains(opts.Subprotocols, Subprotocol) {
-		http.Error(w, "request the "+Subprotocol+" websocket subprotocol", http.StatusBadRequest)
-		return nil, errors.New("no supported websocket subprotocol requested")
-	}
-	up := u.upgrader
-	up.Subprotocols = []string{Subprotocol}
-	ws, err := up.Upgrade(w, r, opts.ResponseHeader)
-	if err != nil {
-		return nil, err
-	}
-	ws.SetReadLimit(u.MaxMessageBytes)
-	c := &Conn{ws: ws, upgrader: u, active: map[string]struct{}{}}
-	c.alive()
-	ws.SetPongHandler(func(string) error { c.alive(); return nil })
-	c.timer = time.AfterFunc(u.InitTimeout, func() {
-		c.mu.Lock()
-		late := !c.initSeen
-		c.mu.Unlock()
-		if late {
-			c.CloseWith(CloseInitTimeout, "Connection initialisation timeout")
-		}
-	})
-	if slot, ok := r.Context().Value(connSlotKey{}).(*connSlot); ok {
-		slot.conn = c
-	}
-	u.Conns.add(c)
-	return c, nil
-}
 
 // Conn is one websocket connection.
 type Conn struct {
@@ -114,7 +43,7 @@ type Conn struct {
 	acked     bool
 	active    map[string]struct{}
 	sessionID string
-	timer     *time.Timer
+	timer     clockwork.Timer
 }
 
 type wsMessage struct {
@@ -280,118 +209,10 @@ func (c *Conn) Drop(reason string) { go c.CloseWith(CloseTryAgainLater, reason) 
 // 4403 when the access token expires, so the client refreshes and
 // reconnects.
 func (c *Conn) Authenticated(sessionID string, expires time.Time) {
+	clock := c.upgrader.Conns.clock
 	c.mu.Lock()
 	c.sessionID = sessionID
 	c.timer.Stop()
-	c.timer = time.AfterFunc(time.Until(expires), func() { c.CloseWith(CloseForbidden, "Token expired") })
+	c.timer = clock.AfterFunc(clock.Until(expires), func() { c.CloseWith(CloseForbidden, "Token expired") })
 	c.mu.Unlock()
-}
-
-type connSlotKey struct{}
-
-// connSlot carries the connection from Accept to the init function, which
-// gqlgen gives only the request's context.
-type connSlot struct{ conn *Conn }
-
-// WithConnSlot prepares a request's context to learn its websocket
-// connection; ConnFrom reads it.
-func WithConnSlot(ctx context.Context) context.Context {
-	return context.WithValue(ctx, connSlotKey{}, &connSlot{})
-}
-
-// ConnFrom returns the websocket connection of a request prepared with
-// WithConnSlot, once accepted.
-func ConnFrom(ctx context.Context) *Conn {
-	if slot, ok := ctx.Value(connSlotKey{}).(*connSlot); ok {
-		return slot.conn
-	}
-	return nil
-}
-
-// Conns tracks the open connections, to close a session's on logout and
-// everyone's on shutdown.
-type Conns struct {
-	mu    sync.Mutex
-	conns map[*Conn]int // the connection's keep-alive slot
-	added int
-}
-
-// keepAliveSlots spreads the pings of one interval over that many ticks.
-const keepAliveSlots = 30
-
-// NewConns returns an empty registry.
-func NewConns() *Conns { return &Conns{conns: map[*Conn]int{}} }
-
-func (cs *Conns) add(c *Conn) {
-	cs.mu.Lock()
-	cs.conns[c] = cs.added % keepAliveSlots
-	cs.added++
-	cs.mu.Unlock()
-}
-
-// KeepAlive pings every connection once per interval, until ctx ends. One
-// goroutine does it for all, spreading the pings evenly over the interval,
-// instead of a ticker goroutine per connection: thousands of idle phones
-// then cost little memory and no bursts. The pings keep NAT mappings open
-// and, with the read deadline each answer renews, find dead peers.
-func (cs *Conns) KeepAlive(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval / keepAliveSlots)
-	defer tick.Stop()
-	for n := 0; ; n = (n + 1) % keepAliveSlots {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		cs.mu.Lock()
-		due := make([]*Conn, 0, len(cs.conns)/keepAliveSlots+1)
-		for c, slot := range cs.conns {
-			if slot == n {
-				due = append(due, c)
-			}
-		}
-		cs.mu.Unlock()
-		// Each on its own short-lived goroutine: a peer whose socket is full
-		// must not hold up the pings of the others.
-		for _, c := range due {
-			go c.ping()
-		}
-	}
-}
-
-func (cs *Conns) remove(c *Conn) {
-	cs.mu.Lock()
-	delete(cs.conns, c)
-	cs.mu.Unlock()
-}
-
-func (cs *Conns) matching(keep func(*Conn) bool) []*Conn {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	var out []*Conn
-	for c := range cs.conns {
-		if keep(c) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// CloseSession closes the connections of a session that ended, with 4403.
-func (cs *Conns) CloseSession(sessionID string) {
-	for _, c := range cs.matching(func(c *Conn) bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.sessionID == sessionID
-	}) {
-		c.CloseWith(CloseForbidden, "Session ended")
-	}
-}
-
-// CloseAll closes every connection with 1012 on shutdown, so clients
-// reconnect to another replica.
-func (cs *Conns) CloseAll() {
-	for _, c := range cs.matching(func(*Conn) bool { return true }) {
-		c.CloseWith(CloseServiceRestart, "Server restarting")
-	}
 }

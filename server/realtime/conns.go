@@ -1,0 +1,100 @@
+package realtime
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/picketline/picketline/db"
+)
+
+// Conns tracks the open connections, to close a session's on logout and
+// everyone's on shutdown. Its clock times the rules of its connections:
+// the connection_init timeout, the close when the token expires, and the
+// keep-alive's pings.
+type Conns struct {
+	clock db.Clock
+	mu    sync.Mutex
+	conns map[*Conn]int // the connection's keep-alive slot
+	added int
+}
+
+// keepAliveSlots spreads the pings of one interval over that many ticks.
+const keepAliveSlots = 30
+
+// NewConns returns an empty registry on clock.
+func NewConns(clock db.Clock) *Conns { return &Conns{clock: clock, conns: map[*Conn]int{}} }
+
+func (cs *Conns) add(c *Conn) {
+	cs.mu.Lock()
+	cs.conns[c] = cs.added % keepAliveSlots
+	cs.added++
+	cs.mu.Unlock()
+}
+
+// KeepAlive pings every connection once per interval, until ctx ends. One
+// goroutine does it for all, spreading the pings evenly over the interval,
+// instead of a ticker goroutine per connection: thousands of idle phones
+// then cost little memory and no bursts. The pings keep NAT mappings open
+// and, with the read deadline each answer renews, find dead peers.
+func (cs *Conns) KeepAlive(ctx context.Context, interval time.Duration) {
+	tick := cs.clock.NewTicker(interval / keepAliveSlots)
+	defer tick.Stop()
+	for n := 0; ; n = (n + 1) % keepAliveSlots {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.Chan():
+		}
+		cs.mu.Lock()
+		due := make([]*Conn, 0, len(cs.conns)/keepAliveSlots+1)
+		for c, slot := range cs.conns {
+			if slot == n {
+				due = append(due, c)
+			}
+		}
+		cs.mu.Unlock()
+		// Each on its own short-lived goroutine: a peer whose socket is full
+		// must not hold up the pings of the others.
+		for _, c := range due {
+			go c.ping()
+		}
+	}
+}
+
+func (cs *Conns) remove(c *Conn) {
+	cs.mu.Lock()
+	delete(cs.conns, c)
+	cs.mu.Unlock()
+}
+
+func (cs *Conns) matching(keep func(*Conn) bool) []*Conn {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	var out []*Conn
+	for c := range cs.conns {
+		if keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// CloseSession closes the connections of a session that ended, with 4403.
+func (cs *Conns) CloseSession(sessionID string) {
+	for _, c := range cs.matching(func(c *Conn) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.sessionID == sessionID
+	}) {
+		c.CloseWith(CloseForbidden, "Session ended")
+	}
+}
+
+// CloseAll closes every connection with 1012 on shutdown, so clients
+// reconnect to another replica.
+func (cs *Conns) CloseAll() {
+	for _, c := range cs.matching(func(*Conn) bool { return true }) {
+		c.CloseWith(CloseServiceRestart, "Server restarting")
+	}
+}
