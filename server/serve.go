@@ -56,7 +56,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	store := db.NewStore(pool, clock, pepper(cfg.JWTSecret))
 	rt := newRealtime(store, clock, pool, log)
 	store.SetNotifier(rt.notifier)
-	sender, err := newPushSender(ctx, cfg, log)
+	sender, err := newPushSender(ctx, cfg, clock, log)
 	if err != nil {
 		return err
 	}
@@ -132,12 +132,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 // newPushSender is FCM when a Firebase project is configured, and the log
 // otherwise, so the server runs with no configuration at all.
-func newPushSender(ctx context.Context, cfg config, log *slog.Logger) (push.Sender, error) {
+func newPushSender(ctx context.Context, cfg config, clock db.Clock, log *slog.Logger) (push.Sender, error) {
 	if cfg.FirebaseProjectID == "" {
 		log.Info("no FIREBASE_PROJECT_ID: push notifications are logged, not sent")
 		return push.LogSender{Log: log}, nil
 	}
-	return push.NewFCM(ctx, cfg.FirebaseProjectID, cfg.FCMEndpoint, cfg.FCMEndpoint != "" && cfg.GoogleCredentials == "")
+	return push.NewFCM(ctx, clock, cfg.FirebaseProjectID, cfg.FCMEndpoint, cfg.FCMEndpoint != "" && cfg.GoogleCredentials == "")
 }
 
 // realtimeParts are the live-delivery pieces of one process.

@@ -18,12 +18,14 @@ import (
 // FCM sends through Firebase Cloud Messaging with the Firebase Admin SDK.
 type FCM struct {
 	client *messaging.Client
+	clock  db.Clock
 }
 
 // NewFCM connects to FCM for projectID. endpoint, when set, replaces FCM's
 // address (a fake in tests); without Google credentials it then sends
-// unauthenticated.
-func NewFCM(ctx context.Context, projectID, endpoint string, unauthenticated bool) (*FCM, error) {
+// unauthenticated. clock is the store's: a message's TTL runs until an
+// expiry the store reckoned on it.
+func NewFCM(ctx context.Context, clock db.Clock, projectID, endpoint string, unauthenticated bool) (*FCM, error) {
 	// No OpenTelemetry wrappers around every send: nothing here collects
 	// them, and at thousands of messages a second they cost CPU.
 	opts := []option.ClientOption{option.WithTelemetryDisabled()}
@@ -41,14 +43,13 @@ func NewFCM(ctx context.Context, projectID, endpoint string, unauthenticated boo
 	if err != nil {
 		return nil, fmt.Errorf("firebase messaging: %w", err)
 	}
-	return &FCM{client: client}, nil
+	return &FCM{client: client, clock: clock}, nil
 }
 
 // Send hands one message to FCM and classifies its errors as Firebase
-// documents them. The TTL it gives FCM and a Retry-After date it reads
-// back are reckoned on the wall clock, as FCM counts them.
+// documents them.
 func (f *FCM) Send(ctx context.Context, m db.PushMessage) error {
-	_, err := f.client.Send(ctx, Message(m, time.Now()))
+	_, err := f.client.Send(ctx, Message(m, f.clock.Now()))
 	switch {
 	case err == nil:
 		return nil
@@ -58,12 +59,13 @@ func (f *FCM) Send(ctx context.Context, m db.PushMessage) error {
 		return fmt.Errorf("%w: %v", ErrRejected, err)
 	default:
 		// QUOTA_EXCEEDED, UNAVAILABLE, INTERNAL and network failures.
-		return &RetryableError{Err: err, After: retryAfter(err)}
+		return &RetryableError{Err: err, After: retryAfter(err, f.clock.Now())}
 	}
 }
 
-// retryAfter reads the Retry-After header FCM sends with 429 and 503.
-func retryAfter(err error) time.Duration {
+// retryAfter reads the Retry-After header FCM sends with 429 and 503; a
+// date in it is reckoned from now.
+func retryAfter(err error, now time.Time) time.Duration {
 	resp := errorutils.HTTPResponse(err)
 	if resp == nil {
 		return 0
@@ -73,7 +75,7 @@ func retryAfter(err error) time.Duration {
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := time.Parse(time.RFC1123, v); err == nil {
-		return time.Until(t)
+		return t.Sub(now)
 	}
 	return 0
 }

@@ -31,7 +31,7 @@ func setup(t *testing.T) *fixture {
 	t.Parallel()
 	f := &fixture{Bundle: dbtest.Setup(t), fcm: newFakeFCM(t)}
 	var err error
-	if f.sender, err = NewFCM(f.Ctx, "test-project", f.fcm.URL+"/v1", true); err != nil {
+	if f.sender, err = NewFCM(f.Ctx, f.Clock, "test-project", f.fcm.URL+"/v1", true); err != nil {
 		t.Fatal(err)
 	}
 	f.line = f.Line()
