@@ -100,7 +100,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	go rt.notifier.Run(bg)
 	go rt.notifier.Listen(bg, dbase.URL)
 	go rt.conns.KeepAlive(bg, wsPingInterval)
-	go purgeLoop(bg, store, cfg.EventRetention, log)
+	go purgeLoop(bg, store, clock, cfg.EventRetention, log)
 	pushDone := make(chan struct{})
 	go func() {
 		defer close(pushDone)
@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	ready.Store(false)
 	log.Info("shutting down", "unreadyDelay", cfg.UnreadyDelay, "drainTimeout", cfg.DrainTimeout)
-	time.Sleep(cfg.UnreadyDelay)
+	clock.Sleep(cfg.UnreadyDelay)
 	// Websockets are hijacked, so Shutdown does not see them: close them
 	// with 1012 so clients reconnect to another replica and resume.
 	rt.conns.CloseAll()
@@ -155,14 +155,14 @@ func newRealtime(store *db.Store, clock db.Clock, pool *pgxpool.Pool, log *slog.
 
 // purgeLoop removes expired login codes, sessions and rate-limit windows,
 // and events past their retention.
-func purgeLoop(ctx context.Context, store *db.Store, retention time.Duration, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+func purgeLoop(ctx context.Context, store *db.Store, clock db.Clock, retention time.Duration, log *slog.Logger) {
+	t := clock.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 			if err := store.PurgeExpired(ctx, db.System); err != nil && ctx.Err() == nil {
 				log.Error("purge expired rows", "err", err)
 			}

@@ -83,6 +83,19 @@ func (n hubNotifier) LinesChanged(ids ...string)   { n.hub.WakeLines(ids...) }
 func (n hubNotifier) MembersChanged(ids ...string) { n.hub.WakeMembers(ids...) }
 func (n hubNotifier) PushQueued()                  {}
 
+// retrying is closed once the running hub waits for a retry on the clock,
+// beside its standing timers; cancel stops watching.
+func (f *fixture) retrying() (_ <-chan struct{}, cancel context.CancelFunc) {
+	ctx, cancel := context.WithCancel(f.Ctx)
+	retrying := make(chan struct{})
+	go func() {
+		if f.Clock.BlockUntilContext(ctx, runTimers+1) == nil {
+			close(retrying)
+		}
+	}()
+	return retrying, cancel
+}
+
 // next returns the next event on ch, and false once ch is closed. Events a
 // subscriber had no room for come with a retry: whenever nothing waits on
 // ch while the running hub waits for a retry, the clock moves on to it.
@@ -90,13 +103,7 @@ func next[E any](t *testing.T, f *fixture, ch <-chan E) (E, bool) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
-		ctx, cancel := context.WithCancel(f.Ctx)
-		retrying := make(chan struct{})
-		go func() {
-			if f.Clock.BlockUntilContext(ctx, runTimers+1) == nil {
-				close(retrying)
-			}
-		}()
+		retrying, cancel := f.retrying()
 		select {
 		case e, ok := <-ch:
 			cancel()
@@ -124,13 +131,7 @@ func (f *fixture) idle(t *testing.T, d time.Duration, cut <-chan struct{}) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for waited := time.Duration(0); waited < d; waited += retryDelay {
-		ctx, cancel := context.WithCancel(f.Ctx)
-		retrying := make(chan struct{})
-		go func() {
-			if f.Clock.BlockUntilContext(ctx, runTimers+1) == nil {
-				close(retrying)
-			}
-		}()
+		retrying, cancel := f.retrying()
 		select {
 		case <-retrying:
 		case <-cut:
