@@ -385,3 +385,29 @@ func (s *Store) PushCounts(ctx context.Context, actor Actor) (map[PushStatus]int
 	}
 	return out, rows.Err()
 }
+
+// PushBacklog is the outbox's work in hand and its dead letters.
+type PushBacklog struct {
+	// Pending messages wait for a worker; Sending ones are claimed.
+	Pending, Sending int
+	// Dead messages ran out of attempts.
+	Dead int
+}
+
+// Each count reads one partial index: the outbox keeps every message it
+// ever sent, so counting by status over the whole table grows without end.
+const pushBacklogSQL = `
+SELECT (SELECT count(*) FROM push_outbox WHERE status = 'PENDING'),
+       (SELECT count(*) FROM push_outbox WHERE status = 'SENDING'),
+       (SELECT count(*) FROM push_outbox WHERE status = 'DEAD')`
+
+// PushBacklog counts the outbox's pending, claimed and dead messages, for
+// the metrics. System only.
+func (s *Store) PushBacklog(ctx context.Context, actor Actor) (b PushBacklog, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return b, err
+	}
+	defer wrap(&err, "PushBacklog")
+	err = s.pool.QueryRow(ctx, pushBacklogSQL).Scan(&b.Pending, &b.Sending, &b.Dead)
+	return b, err
+}

@@ -92,6 +92,10 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.PushCounts(b.Ctx, a)
 			return err
 		},
+		"PushBacklog": func(a db.Actor) error {
+			_, err := b.Store.PushBacklog(b.Ctx, a)
+			return err
+		},
 		"PurgeExpired": func(a db.Actor) error {
 			return b.Store.PurgeExpired(b.Ctx, a)
 		},

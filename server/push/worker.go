@@ -96,6 +96,19 @@ type Worker struct {
 	fanWake chan struct{}
 	// signals, nil outside tests, tell a test where the worker has got to.
 	signals *signals
+	// results, when set, hears what became of each message sent.
+	results func(Result)
+}
+
+// ObserveResults has f hear the result of every send, from the senders'
+// goroutines; it must be cheap (an atomic counter), as the worker sends
+// thousands a second. Call it before Run.
+func (w *Worker) ObserveResults(f func(Result)) { w.results = f }
+
+func (w *Worker) observe(r Result) {
+	if w.results != nil {
+		w.results(r)
+	}
 }
 
 // NewWorker returns a worker sending through sender. clock is the store's:
@@ -343,8 +356,10 @@ func (w *Worker) deliver(ctx context.Context, m db.PushMessage) (db.PushOutcome,
 	var retry *RetryableError
 	switch {
 	case err == nil:
+		w.observe(Delivered)
 		return db.PushOutcome{ID: m.ID, Result: db.PushDelivered}, true
 	case errors.Is(err, ErrTokenGone):
+		w.observe(TokenGone)
 		if err := w.store.DropDevice(context.WithoutCancel(ctx), db.System, m.DeviceToken); err != nil {
 			w.log.Error("forget dead device token", "err", err)
 		}
@@ -353,9 +368,17 @@ func (w *Worker) deliver(ctx context.Context, m db.PushMessage) (db.PushOutcome,
 		// The server is stopping: not the message's fault, so no attempt used.
 		return db.PushOutcome{ID: m.ID, Result: db.PushPostponed, At: w.clock.Now()}, true
 	case errors.Is(err, ErrRejected):
+		w.observe(Rejected)
 		w.log.Warn("push message rejected", "id", m.ID, "kind", m.Kind, "err", err)
 		return db.PushOutcome{ID: m.ID, Result: db.PushRejected, Error: err.Error()}, true
 	default:
+		// The claim counted this attempt: the record dead-letters a
+		// message that has used them all.
+		if m.Attempts >= w.cfg.MaxAttempts {
+			w.observe(Dead)
+		} else {
+			w.observe(Retryable)
+		}
 		after := w.backoff(m.Attempts)
 		if errors.As(err, &retry) && retry.After > after {
 			after = retry.After

@@ -134,6 +134,23 @@ func (f *fixture) statuses() map[db.PushStatus]int {
 	return c
 }
 
+func (f *fixture) backlog() db.PushBacklog {
+	f.T.Helper()
+	b, err := f.Store.PushBacklog(f.Ctx, db.System)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	return b
+}
+
+// heard collects the results the worker reports, for a test that sends
+// from its own goroutine.
+func (w *Worker) heard() *[]Result {
+	var got []Result
+	w.ObserveResults(func(r Result) { got = append(got, r) })
+	return &got
+}
+
 // running is a worker running in the background, reporting on its signals.
 type running struct {
 	*Worker
@@ -238,12 +255,15 @@ func TestFCMErrorsAreHandledAsDocumented(t *testing.T) {
 		body   string
 		want   db.PushStatus
 		device bool // whether the device remains
+		// result is what the metrics hear of the send.
+		result Result
 	}{
-		{"unregistered deletes the token", http.StatusNotFound, fcmError(404, "NOT_FOUND", "UNREGISTERED"), db.PushFailed, false},
-		{"sender id mismatch deletes the token", http.StatusForbidden, fcmError(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"), db.PushFailed, false},
-		{"invalid argument fails without retry", http.StatusBadRequest, fcmError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"), db.PushFailed, true},
-		{"quota exceeded retries", http.StatusTooManyRequests, fcmError(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), db.PushPending, true},
-		{"internal retries", http.StatusInternalServerError, fcmError(500, "INTERNAL", "INTERNAL"), db.PushPending, true},
+		{"an accepted message is sent", http.StatusOK, `{"name":"projects/test/messages/1"}`, db.PushSent, true, Delivered},
+		{"unregistered deletes the token", http.StatusNotFound, fcmError(404, "NOT_FOUND", "UNREGISTERED"), db.PushFailed, false, TokenGone},
+		{"sender id mismatch deletes the token", http.StatusForbidden, fcmError(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"), db.PushFailed, false, TokenGone},
+		{"invalid argument fails without retry", http.StatusBadRequest, fcmError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"), db.PushFailed, true, Rejected},
+		{"quota exceeded retries", http.StatusTooManyRequests, fcmError(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), db.PushPending, true, Retryable},
+		{"internal retries", http.StatusInternalServerError, fcmError(500, "INTERNAL", "INTERNAL"), db.PushPending, true, Retryable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -256,9 +276,14 @@ func TestFCMErrorsAreHandledAsDocumented(t *testing.T) {
 			if err != nil || len(batch) != 1 {
 				t.Fatalf("claim: %v %d", err, len(batch))
 			}
-			f.deliver(f.worker(testConfig), batch[0])
+			w := f.worker(testConfig)
+			heard := w.heard()
+			f.deliver(w, batch[0])
 			if got := f.statuses(); got[c.want] != 1 {
 				t.Fatalf("outbox %v, want one %s", got, c.want)
+			}
+			if diff := cmp.Diff([]Result{c.result}, *heard); diff != "" {
+				t.Errorf("results heard (-want +got):\n%s", diff)
 			}
 			devices, err := f.Store.MyDevices(f.Ctx, waiting)
 			if err != nil {
@@ -279,7 +304,11 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 		return http.StatusTooManyRequests, fcmError(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), http.Header{"Retry-After": {"120"}}
 	})
 	f.promotion(waiting)
+	if got := f.backlog(); got != (db.PushBacklog{Pending: 1}) {
+		t.Fatalf("backlog before sending %+v, want one pending", got)
+	}
 	w := f.worker(testConfig)
+	heard := w.heard()
 	for attempt := 1; attempt <= testConfig.MaxAttempts; attempt++ {
 		batch, _, err := f.Store.ClaimPush(f.Ctx, db.System, 10, time.Minute, nil)
 		if err != nil || len(batch) != 1 {
@@ -297,6 +326,12 @@ func TestRetryHonoursRetryAfterThenDeadLetters(t *testing.T) {
 	}
 	if got := f.statuses(); got[db.PushDead] != 1 {
 		t.Fatalf("after %d attempts the outbox is %v, want one DEAD", testConfig.MaxAttempts, got)
+	}
+	if got := f.backlog(); got != (db.PushBacklog{Dead: 1}) {
+		t.Errorf("backlog after the last attempt %+v, want one dead", got)
+	}
+	if diff := cmp.Diff([]Result{Retryable, Retryable, Dead}, *heard); diff != "" {
+		t.Errorf("results heard (-want +got):\n%s", diff)
 	}
 }
 
