@@ -68,6 +68,13 @@ func (cs *Conns) remove(c *Conn) {
 	cs.mu.Unlock()
 }
 
+// Len is how many connections are open.
+func (cs *Conns) Len() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.conns)
+}
+
 func (cs *Conns) matching(keep func(*Conn) bool) []*Conn {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
