@@ -284,6 +284,7 @@ func TestProdServer(t *testing.T) {
 			t.Fatalf("a misspelt field in prod: %s, want an error without suggestions", r)
 		}
 	})
+	testMetricsInProd(t, s, m)
 }
 
 func TestDemo(t *testing.T) {

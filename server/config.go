@@ -50,7 +50,14 @@ type config struct {
 	LoginCodeSender string
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
 	DebugAddr string
+	// MetricsAddr, when set, serves the Prometheus metrics there; unset,
+	// they are on /metrics of the API's listener, which only dev allows.
+	MetricsAddr string
 }
+
+// prodMetricsAddr is where prod serves metrics when METRICS_ADDR is unset:
+// never on the public listener.
+const prodMetricsAddr = "127.0.0.1:9090"
 
 func (c config) dev() bool { return c.Env == "dev" }
 
@@ -118,6 +125,8 @@ func (c *config) settings() []setting {
 			Var: milliseconds(&c.Push.BaseBackoff).atLeast(1)},
 		{Name: "DEBUG_ADDR", Unset: "off", Meaning: "serve Go's profiler (`/debug/pprof/`) on this address, e.g. `127.0.0.1:6060`; keep it private",
 			Var: textVar{&c.DebugAddr}},
+		{Name: "METRICS_ADDR", Unset: "`" + prodMetricsAddr + "` in `prod`; `/metrics` on `PORT` in `dev`", Meaning: "serve the Prometheus metrics on this address (only there, in any `APP_ENV`); keep it private",
+			Var: textVar{&c.MetricsAddr}},
 	}
 }
 
@@ -136,6 +145,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if err := s.Var.Set(s.Name, v); err != nil {
 			return c, err
 		}
+	}
+	if c.Env == "prod" && c.MetricsAddr == "" {
+		c.MetricsAddr = prodMetricsAddr
 	}
 	return c, c.check(given)
 }

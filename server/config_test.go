@@ -114,6 +114,7 @@ func TestStartupLineShowsEverySetting(t *testing.T) {
 		"PUSH_MAX_ATTEMPTS":              {"4", "4"},
 		"PUSH_BACKOFF_MS":                {"1500", "1500"},
 		"DEBUG_ADDR":                     {"127.0.0.1:6060", "127.0.0.1:6060"},
+		"METRICS_ADDR":                   {"127.0.0.1:9191", "127.0.0.1:9191"},
 	}
 	env := map[string]string{}
 	want := map[string]string{}

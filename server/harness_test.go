@@ -156,6 +156,9 @@ func testEnv(t testing.TB, dbURL string) map[string]string {
 		"JWT_SECRET":   testSecret,
 		"DATA_DIR":     t.TempDir(),
 		"LOG_LEVEL":    "info",
+		// A port of its own for each server's metrics: prod's default
+		// would have servers started side by side contend for one.
+		"METRICS_ADDR": "127.0.0.1:0",
 	}
 }
 

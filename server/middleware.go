@@ -16,11 +16,14 @@ import (
 // Ids sent by clients are ignored: they would let a client forge log lines.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := rand.Text()[:16]
+		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(w, r.WithContext(db.WithRequestID(r.Context(), id)))
 	})
 }
+
+// newRequestID returns a fresh random id: 16 characters of base32.
+func newRequestID() string { return rand.Text()[:16] }
 
 // requireReady answers 503 until migrations are applied.
 func requireReady(ready *atomic.Bool, next http.Handler) http.Handler {

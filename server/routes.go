@@ -21,6 +21,7 @@ import (
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/graph"
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/metrics"
 	"github.com/picketline/picketline/server/realtime"
 )
 
@@ -42,11 +43,11 @@ const (
 )
 
 // newServer returns the whole HTTP API; every route is listed here.
-func newServer(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens, rt *realtimeParts, ready *atomic.Bool) http.Handler {
+func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store, tokens *auth.Tokens, rt *realtimeParts, ready *atomic.Bool) http.Handler {
 	authn := &auth.Authenticator{Tokens: tokens, Sessions: store, OnError: func(ctx context.Context, err error) {
 		log.ErrorContext(ctx, "internal error", "requestId", db.RequestID(ctx), "err", err)
 	}}
-	gql := newGraphQL(cfg, log, store, tokens, authn, rt)
+	gql := newGraphQL(cfg, log, m, store, tokens, authn, rt)
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", requireReady(ready, limitBody(authn.Middleware(graph.LoaderMiddleware(store, gql)))))
@@ -57,10 +58,15 @@ func newServer(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Token
 	if cfg.dev() {
 		mux.Handle("GET /{$}", playground.Handler("Picketline", "/graphql"))
 	}
-	return withRequestID(recoverPanics(log, cors(cfg.AllowedOrigins, mux)))
+	// Metrics are served here only in dev without METRICS_ADDR: in prod
+	// they have a listener of their own, never the public one.
+	if cfg.dev() && cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", m.Handler(log))
+	}
+	return withRequestID(logRequests(log, m, recoverPanics(log, cors(cfg.AllowedOrigins, mux))))
 }
 
-func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Tokens, authn *auth.Authenticator, rt *realtimeParts) *handler.Server {
+func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store, tokens *auth.Tokens, authn *auth.Authenticator, rt *realtimeParts) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		Store:    store,
 		Tokens:   tokens,
@@ -69,6 +75,9 @@ func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Toke
 		Sessions: rt.notifier,
 	}})
 	srv := handler.New(schema)
+	// Outermost, so that the durations it records cover the other
+	// extensions' work.
+	srv.Use(newObserver(schema.Schema(), log, m))
 	// Only JSON POST and websockets: no GET queries (no mutations through
 	// links or caches), no form or text bodies (no CORS-simple requests),
 	// no batching.

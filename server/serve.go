@@ -17,6 +17,7 @@ import (
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/metrics"
 	"github.com/picketline/picketline/server/push"
 	"github.com/picketline/picketline/server/realtime"
 )
@@ -62,10 +63,17 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	worker := push.NewWorker(store, clock, sender, cfg.Push, log)
 	rt.notifier.OnPush = worker.Wake
+	m := metrics.New()
+	m.Watch(metrics.Sources{
+		Websockets: rt.conns.Len,
+		Pool:       pool,
+		Outbox:     func(ctx context.Context) (db.PushBacklog, error) { return store.PushBacklog(ctx, db.System) },
+	})
+	worker.ObserveResults(m.PushResult)
 
 	var ready atomic.Bool
 	srv := &http.Server{
-		Handler:           newServer(cfg, log, store, tokens, rt, &ready),
+		Handler:           newServer(cfg, log, m, store, tokens, rt, &ready),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -83,6 +91,15 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		log.Info("profiler listening", "addr", dln.Addr().String())
 		defer serveDebug(dln).Close()
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		defer serveMetrics(mln, m.Handler(log)).Close()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -171,6 +188,16 @@ func purgeLoop(ctx context.Context, store *db.Store, clock db.Clock, retention t
 			}
 		}
 	}
+}
+
+// serveMetrics serves the Prometheus metrics on a listener of their own,
+// apart from the API, so that prod never shows them to the public.
+func serveMetrics(ln net.Listener, metrics http.Handler) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return srv
 }
 
 // serveDebug serves Go's profiler on addr, apart from the API, for
