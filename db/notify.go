@@ -9,6 +9,8 @@ type Notifier interface {
 	MembersChanged(memberIDs ...string)
 	// PushQueued says the push outbox has new messages.
 	PushQueued()
+	// LoginEmailQueued says the login email outbox has a new email.
+	LoginEmailQueued()
 }
 
 type noNotifier struct{}
@@ -16,6 +18,7 @@ type noNotifier struct{}
 func (noNotifier) LinesChanged(...string)   {}
 func (noNotifier) MembersChanged(...string) {}
 func (noNotifier) PushQueued()              {}
+func (noNotifier) LoginEmailQueued()        {}
 
 // SetNotifier installs the notifier told about new events. Call it before
 // serving.
@@ -28,9 +31,13 @@ type changes struct {
 	members []string
 	// push is set when outbox rows were written.
 	push bool
+	// loginEmail is set when a login email was queued.
+	loginEmail bool
 }
 
-func (c *changes) reset() { c.lines, c.members, c.push = c.lines[:0], c.members[:0], false }
+func (c *changes) reset() {
+	c.lines, c.members, c.push, c.loginEmail = c.lines[:0], c.members[:0], false, false
+}
 
 func (s *Store) publish(c *changes) {
 	if len(c.lines) > 0 {
@@ -41,5 +48,8 @@ func (s *Store) publish(c *changes) {
 	}
 	if c.push {
 		s.notifier.PushQueued()
+	}
+	if c.loginEmail {
+		s.notifier.LoginEmailQueued()
 	}
 }

@@ -71,24 +71,19 @@ const (
 	insertLoginCodeSQL  = `INSERT INTO login_codes (member_id, code_hash, expires_at) VALUES ($1, $2, $3)`
 )
 
-// LoginCode is a code to deliver to a member.
-type LoginCode struct {
-	Email string
-	Code  string
-}
-
-// RequestLoginCode makes a new login code for email and returns it for
-// delivery, or nil when the email is not a member's. Callers must answer the
-// client the same way in both cases. clientAddr is the caller's network
+// RequestLoginCode makes a new login code for email and queues the email
+// that carries it, in one transaction: the mail worker sends it after the
+// commit. An email that is no member's gets neither, and the same answer,
+// so callers can tell nobody which it was; the code itself never leaves
+// the store but through the outbox. clientAddr is the caller's network
 // address, for the per-address limit.
-func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) (lc *LoginCode, err error) {
+func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) (err error) {
 	defer wrap(&err, "RequestLoginCode")
 	email, err = NormalizeEmail("email", email)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		lc = nil
+	return s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		if err := s.hit(ctx, tx, limitKey("login-email", email), LoginCodeEmailLimit); err != nil {
 			return err
 		}
@@ -108,17 +103,16 @@ func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) 
 			return err
 		}
 		now := s.clock.Now()
+		expires := now.Add(LoginCodeTTL)
 		// Only the newest code works, so a leaked older message is useless.
 		if _, err := tx.Exec(ctx, retireLoginCodesSQL, memberID, now); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, insertLoginCodeSQL, memberID, s.codeHash(memberID, code), now.Add(LoginCodeTTL)); err != nil {
+		if _, err := tx.Exec(ctx, insertLoginCodeSQL, memberID, s.codeHash(memberID, code), expires); err != nil {
 			return err
 		}
-		lc = &LoginCode{Email: email, Code: code}
-		return nil
+		return s.queueLoginEmail(ctx, tx, c, memberID, code, now, expires)
 	})
-	return lc, err
 }
 
 const (

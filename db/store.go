@@ -5,6 +5,7 @@ package db
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"math/rand/v2"
 	"regexp"
@@ -23,6 +24,8 @@ type Store struct {
 	// pepper keys the hashes of login codes, so a copy of the database alone
 	// is not enough to brute-force the six-digit codes.
 	pepper []byte
+	// codeSeal seals the codes waiting in the login email outbox.
+	codeSeal cipher.AEAD
 	// fanOutBatch: see SetFanOutBatch.
 	fanOutBatch int
 }
@@ -33,7 +36,7 @@ func NewStore(pool *pgxpool.Pool, clock Clock, pepper []byte) *Store {
 	if clock == nil {
 		clock = WallClock()
 	}
-	return &Store{pool: pool, clock: clock, pepper: pepper, notifier: noNotifier{}, fanOutBatch: DefaultFanOutBatch}
+	return &Store{pool: pool, clock: clock, pepper: pepper, codeSeal: newCodeSeal(pepper), notifier: noNotifier{}, fanOutBatch: DefaultFanOutBatch}
 }
 
 // Pool returns the connection pool, for health checks.

@@ -96,6 +96,14 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.PushBacklog(b.Ctx, a)
 			return err
 		},
+		"ClaimLoginEmails": func(a db.Actor) error {
+			_, err := b.Store.ClaimLoginEmails(b.Ctx, a, 10, time.Minute, 5)
+			return err
+		},
+		"RecordLoginEmail": func(a db.Actor) error {
+			_, err := b.Store.RecordLoginEmail(b.Ctx, a, db.LoginEmailOutcome{ID: 1, Result: db.LoginEmailDelivered}, 5)
+			return err
+		},
 		"PurgeExpired": func(a db.Actor) error {
 			return b.Store.PurgeExpired(b.Ctx, a)
 		},

@@ -14,11 +14,6 @@ type TokenIssuer interface {
 	Issue(memberID, sessionID string) (token string, expiresAt time.Time, err error)
 }
 
-// LoginCodeSender delivers login codes to members.
-type LoginCodeSender interface {
-	SendLoginCode(ctx context.Context, email, code string) error
-}
-
 // EventStreams delivers events live. Each stream starts after the given
 // sequence number, replaying what is stored before following live, and
 // ends when ctx ends or the subscriber falls too far behind.
@@ -31,7 +26,6 @@ type EventStreams interface {
 type Resolver struct {
 	Store  *db.Store
 	Tokens TokenIssuer
-	Sender LoginCodeSender
 	Events EventStreams
 	// Sessions hears of sessions that ended, to close their websockets.
 	Sessions SessionObserver

@@ -18,6 +18,7 @@ import (
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
+	"github.com/picketline/picketline/server/mail/mailtest"
 )
 
 func TestHealthEndpoints(t *testing.T) {
@@ -216,10 +217,12 @@ func TestConfigurationErrors(t *testing.T) {
 		env     map[string]string
 		mention string
 	}{
-		{"prod with a short secret", map[string]string{"APP_ENV": "prod", "JWT_SECRET": "short", "DATABASE_URL": "postgres://localhost/x", "LOGIN_CODE_SENDER": "log"}, "JWT_SECRET"},
-		{"prod without a secret", map[string]string{"APP_ENV": "prod", "DATABASE_URL": "postgres://localhost/x", "LOGIN_CODE_SENDER": "log"}, "JWT_SECRET"},
-		{"prod without a database", map[string]string{"APP_ENV": "prod", "JWT_SECRET": longSecret, "LOGIN_CODE_SENDER": "log"}, "DATABASE_URL"},
-		{"prod without a login code sender", map[string]string{"APP_ENV": "prod", "JWT_SECRET": longSecret, "DATABASE_URL": "postgres://localhost/x"}, "LOGIN_CODE_SENDER"},
+		{"prod with a short secret", map[string]string{"APP_ENV": "prod", "JWT_SECRET": "short", "DATABASE_URL": "postgres://localhost/x"}, "JWT_SECRET"},
+		{"prod without a secret", map[string]string{"APP_ENV": "prod", "DATABASE_URL": "postgres://localhost/x"}, "JWT_SECRET"},
+		{"prod without a database", map[string]string{"APP_ENV": "prod", "JWT_SECRET": longSecret}, "DATABASE_URL"},
+		{"unknown login code sender", map[string]string{"LOGIN_CODE_SENDER": "carrier-pigeon"}, "LOGIN_CODE_SENDER"},
+		{"an SMTP URL that is none", map[string]string{"SMTP_URL": "https://mail.union.example"}, "SMTP_URL"},
+		{"a sender that is no address", map[string]string{"SMTP_FROM": "Picketline"}, "SMTP_FROM"},
 		{"dev with a short secret", map[string]string{"JWT_SECRET": "short"}, "JWT_SECRET"},
 		{"unknown environment", map[string]string{"APP_ENV": "staging"}, "APP_ENV"},
 		{"bad port", map[string]string{"PORT": "eighty"}, "PORT"},
@@ -243,9 +246,8 @@ func TestConfigurationErrors(t *testing.T) {
 
 func TestProdServer(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, func(env map[string]string) {
+	s := startServer(t, withSMTP(mailtest.Start(t, mailtest.Options{})), func(env map[string]string) {
 		env["APP_ENV"] = "prod"
-		env["LOGIN_CODE_SENDER"] = "log"
 	})
 	m := s.addMember(t, db.RoleMember)
 

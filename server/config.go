@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/mail"
 	"github.com/picketline/picketline/server/push"
 )
 
@@ -45,9 +46,15 @@ type config struct {
 	// GoogleCredentials is the service account file, if any.
 	GoogleCredentials string
 	Push              push.Config
-	// LoginCodeSender names how login codes reach members. "log" writes
-	// them to the server log; prod must choose it explicitly.
+	// LoginCodeSender names how login codes reach members: "smtp" by
+	// email, "log" in the server log (dev only).
 	LoginCodeSender string
+	// SMTPURL and SMTPFrom are the mail server and the sender of login
+	// emails, for the smtp sender.
+	SMTPURL  string
+	SMTPFrom string
+	// LoginEmail tunes the worker that sends login emails.
+	LoginEmail mail.Config
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
 	DebugAddr string
 	// MetricsAddr, when set, serves the Prometheus metrics there; unset,
@@ -79,7 +86,7 @@ type setting struct {
 // settings declares every variable, in the order of the README's table,
 // each bound to its field of c.
 func (c *config) settings() []setting {
-	d := push.DefaultConfig
+	d, m := push.DefaultConfig, mail.DefaultConfig
 	return []setting{
 		{Name: "PORT", Default: "8080", Meaning: "HTTP port",
 			Var: count(&c.Port)},
@@ -107,8 +114,16 @@ func (c *config) settings() []setting {
 			Var: days(&c.EventRetention)},
 		{Name: "WS_MAX_SUBSCRIPTIONS", Default: "50", Meaning: "subscriptions allowed on one websocket",
 			Var: count(&c.WSMaxSubscriptions)},
-		{Name: "LOGIN_CODE_SENDER", Default: "log", Meaning: "how login codes reach members; `prod` must set `log` explicitly",
-			Var: textVar{&c.LoginCodeSender}},
+		{Name: "LOGIN_CODE_SENDER", Default: "log", Meaning: "how login codes reach members: `smtp` (by email through `SMTP_URL`) or `log` (written to the server log, for development; `prod` refuses it)",
+			Var: choiceVar{p: &c.LoginCodeSender, allowed: []string{"log", "smtp"}}},
+		{Name: "SMTP_URL", Unset: "none", Meaning: "the mail server login emails go through: `smtp://user:password@host:port` (port 587 unless given; STARTTLS when the server offers it) or `smtps://user:password@host:port` (implicit TLS, port 465 unless given); user and password percent-encoded, and the password never sent in clear; required with `LOGIN_CODE_SENDER=smtp`",
+			Var: smtpVar{urlVar{&c.SMTPURL}}},
+		{Name: "SMTP_FROM", Unset: "none", Meaning: "the sender of login emails, e.g. `Picketline <no-reply@union.example>`; required with `LOGIN_CODE_SENDER=smtp`",
+			Var: addressVar{&c.SMTPFrom}},
+		{Name: "LOGIN_EMAIL_MAX_ATTEMPTS", Default: strconv.Itoa(m.MaxAttempts), Meaning: "sends a login email gets before it is given up (logged without the address, and counted)",
+			Var: count(&c.LoginEmail.MaxAttempts).atLeast(1)},
+		{Name: "LOGIN_EMAIL_BACKOFF_MS", Default: strconv.Itoa(int(m.BaseBackoff / time.Millisecond)), Meaning: "first retry delay of a login email; it doubles each attempt",
+			Var: milliseconds(&c.LoginEmail.BaseBackoff).atLeast(1)},
 		{Name: "FIREBASE_PROJECT_ID", Unset: "none", Meaning: "send push notifications through Firebase Cloud Messaging; without it they are logged",
 			Var: textVar{&c.FirebaseProjectID}},
 		{Name: "GOOGLE_APPLICATION_CREDENTIALS", Unset: "none", Meaning: "the service account file the Firebase Admin SDK uses",
@@ -133,12 +148,10 @@ func (c *config) settings() []setting {
 // loadConfig reads every setting from the environment, an empty variable
 // counting as unset, then checks the rules that span settings.
 func loadConfig(getenv func(string) string) (config, error) {
-	// The push worker's timings that no variable sets keep their defaults.
-	c := config{Push: push.DefaultConfig}
-	given := map[string]bool{}
+	// The workers' timings that no variable sets keep their defaults.
+	c := config{Push: push.DefaultConfig, LoginEmail: mail.DefaultConfig}
 	for _, s := range c.settings() {
 		v := getenv(s.Name)
-		given[s.Name] = v != ""
 		if v == "" {
 			v = s.Default
 		}
@@ -149,23 +162,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.Env == "prod" && c.MetricsAddr == "" {
 		c.MetricsAddr = prodMetricsAddr
 	}
-	return c, c.check(given)
+	return c, c.check()
 }
 
-// check applies the rules that span settings; given tells which variables
-// the environment set.
-func (c *config) check(given map[string]bool) error {
+// check applies the rules that span settings. Those about the login code
+// sender are the serve command's alone (see newLoginSender): the other
+// commands send no email.
+func (c *config) check() error {
 	switch {
 	case c.Env == "prod" && len(c.JWTSecret) < auth.MinSecretBytes:
 		return fmt.Errorf("APP_ENV=prod needs JWT_SECRET of at least %d bytes", auth.MinSecretBytes)
 	case c.Env == "prod" && c.DatabaseURL == "":
 		return errors.New("APP_ENV=prod needs DATABASE_URL")
-	case c.Env == "prod" && (!given["LOGIN_CODE_SENDER"] || c.LoginCodeSender != "log"):
-		return errors.New("APP_ENV=prod needs LOGIN_CODE_SENDER=log (login codes are written to the server log)")
 	case c.JWTSecret != nil && len(c.JWTSecret) < auth.MinSecretBytes:
 		return fmt.Errorf("JWT_SECRET must be at least %d bytes", auth.MinSecretBytes)
-	case c.LoginCodeSender != "log":
-		return fmt.Errorf("LOGIN_CODE_SENDER %q is not known (only log)", c.LoginCodeSender)
 	}
 	return nil
 }

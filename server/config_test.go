@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/picketline/picketline/server/mail"
 	"github.com/picketline/picketline/server/push"
 )
 
@@ -74,6 +75,7 @@ func TestConfigurationDefaults(t *testing.T) {
 		WSMaxSubscriptions: 50,
 		Push:               push.Config{Rate: 6000, Concurrency: 32, MaxAttempts: 8, Lease: time.Minute, BaseBackoff: 2 * time.Second, Poll: time.Second, SendTimeout: 30 * time.Second},
 		LoginCodeSender:    "log",
+		LoginEmail:         mail.Config{MaxAttempts: 5, BaseBackoff: 5 * time.Second, Lease: 2 * time.Minute, Poll: time.Second, Concurrency: 8, SendTimeout: 30 * time.Second},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("configuration of an empty environment (-want +got):\n%s", diff)
@@ -88,6 +90,7 @@ func TestStartupLineShowsEverySetting(t *testing.T) {
 		jwtSecret  = "startup-line-secret-0123456789abcdefghij"
 		dbPassword = "db-password-canary"
 		fcmPass    = "fcm-password-canary"
+		smtpPass   = "smtp-password-canary"
 	)
 	// What each variable is given, and what the line must show: every
 	// setting has a row, so a new one is checked for how it prints.
@@ -105,7 +108,11 @@ func TestStartupLineShowsEverySetting(t *testing.T) {
 		"UNREADY_DELAY_SECONDS":          {"5", "5"},
 		"EVENT_RETENTION_DAYS":           {"3", "3"},
 		"WS_MAX_SUBSCRIPTIONS":           {"10", "10"},
-		"LOGIN_CODE_SENDER":              {"log", "log"},
+		"LOGIN_CODE_SENDER":              {"smtp", "smtp"},
+		"SMTP_URL":                       {"smtp://mailer:" + smtpPass + "@smtp.union.example:587", "smtp://mailer:xxxxx@smtp.union.example:587"},
+		"SMTP_FROM":                      {"Picketline <no-reply@union.example>", "Picketline <no-reply@union.example>"},
+		"LOGIN_EMAIL_MAX_ATTEMPTS":       {"0", "1"},
+		"LOGIN_EMAIL_BACKOFF_MS":         {"250", "250"},
 		"FIREBASE_PROJECT_ID":            {"picketline-prod", "picketline-prod"},
 		"GOOGLE_APPLICATION_CREDENTIALS": {"/etc/picketline/firebase.json", "/etc/picketline/firebase.json"},
 		"FCM_ENDPOINT":                   {"http://fcm:" + fcmPass + "@127.0.0.1:9999", "http://fcm:xxxxx@127.0.0.1:9999"},
@@ -132,7 +139,7 @@ func TestStartupLineShowsEverySetting(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting picketline", "config", cfg)
-	for _, secret := range []string{jwtSecret, dbPassword, fcmPass} {
+	for _, secret := range []string{jwtSecret, dbPassword, fcmPass, smtpPass} {
 		if strings.Contains(buf.String(), secret) {
 			t.Errorf("the start-up line holds a secret: %s", buf.String())
 		}

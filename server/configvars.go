@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/picketline/picketline/server/mail"
 )
 
 // A settingVar is a setting's field of the config, in flag.Value's shape:
@@ -146,6 +148,35 @@ func (u urlVar) String() string {
 	}
 	return parsed.Redacted()
 }
+
+// smtpVar is the SMTP server's URL: checked when given, shown without its
+// password.
+type smtpVar struct{ urlVar }
+
+func (s smtpVar) Set(name, v string) error {
+	if v != "" {
+		if _, err := mail.ParseServer(v); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	*s.p = v
+	return nil
+}
+
+// addressVar is an email address, display name allowed: checked when given.
+type addressVar struct{ p *string }
+
+func (a addressVar) Set(name, v string) error {
+	if v != "" {
+		if _, err := mail.ParseFrom(v); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	*a.p = v
+	return nil
+}
+
+func (a addressVar) String() string { return *a.p }
 
 // databaseVar is the PostgreSQL connection string; unset, the server runs
 // its own cluster under the data directory.

@@ -40,7 +40,8 @@ commands:
   demo                  fill an empty database with a demo strike
 
 configuration comes from the environment: PORT, DATABASE_URL, JWT_SECRET,
-ALLOWED_ORIGINS, APP_ENV (dev or prod), DATA_DIR; see README.md.
+ALLOWED_ORIGINS, APP_ENV (dev or prod), DATA_DIR, LOGIN_CODE_SENDER (smtp,
+with SMTP_URL and SMTP_FROM, in prod); see README.md.
 `
 
 // run is the whole program, with its surroundings passed in so tests can

@@ -70,7 +70,6 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		Store:    store,
 		Tokens:   tokens,
-		Sender:   logSender{log: log},
 		Events:   rt.hub,
 		Sessions: rt.notifier,
 	}})
@@ -142,15 +141,6 @@ func withConnSlot(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(realtime.WithConnSlot(r.Context())))
 	})
-}
-
-// logSender delivers login codes by writing them to the server log, for
-// development and for deployments that relay the log to members.
-type logSender struct{ log *slog.Logger }
-
-func (s logSender) SendLoginCode(ctx context.Context, email, code string) error {
-	s.log.InfoContext(ctx, "login code", "email", email, "code", code)
-	return nil
 }
 
 func readyz(ready *atomic.Bool, store *db.Store) http.HandlerFunc {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/mail"
 	"github.com/picketline/picketline/server/metrics"
 	"github.com/picketline/picketline/server/push"
 	"github.com/picketline/picketline/server/realtime"
@@ -36,6 +38,10 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	log.Info("starting picketline", "config", cfg)
+	loginSender, err := newLoginSender(cfg, log)
+	if err != nil {
+		return err
+	}
 
 	tokens, err := auth.NewTokens(cfg.JWTSecret, auth.DefaultTTL, nil)
 	if err != nil {
@@ -63,6 +69,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	worker := push.NewWorker(store, clock, sender, cfg.Push, log)
 	rt.notifier.OnPush = worker.Wake
+	mailer := mail.NewWorker(store, clock, loginSender, cfg.LoginEmail, log)
+	rt.notifier.OnLoginEmail = mailer.Wake
 	m := metrics.New()
 	m.Watch(metrics.Sources{
 		Websockets: rt.conns.Len,
@@ -70,6 +78,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		Outbox:     func(ctx context.Context) (db.PushBacklog, error) { return store.PushBacklog(ctx, db.System) },
 	})
 	worker.ObserveResults(m.PushResult)
+	mailer.Metrics = m
 
 	var ready atomic.Bool
 	srv := &http.Server{
@@ -118,12 +127,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	go rt.notifier.Listen(bg, dbase.URL)
 	go rt.conns.KeepAlive(bg, wsPingInterval)
 	go purgeLoop(bg, store, clock, cfg.EventRetention, log)
-	pushDone := make(chan struct{})
-	go func() {
-		defer close(pushDone)
-		worker.Run(bg)
-	}()
-	defer func() { stopBackground(); <-pushDone }()
+	var workers sync.WaitGroup
+	workers.Go(func() { worker.Run(bg) })
+	workers.Go(func() { mailer.Run(bg) })
+	defer func() { stopBackground(); workers.Wait() }()
 	ready.Store(true)
 	log.Info("ready")
 
@@ -145,6 +152,33 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newLoginSender is how login codes reach members: by email through the
+// SMTP server, or, in dev only, the log. The settings are checked here, by
+// the one command that sends email, before anything starts.
+func newLoginSender(cfg config, log *slog.Logger) (mail.Sender, error) {
+	switch {
+	case cfg.LoginCodeSender == "log" && !cfg.dev():
+		return nil, errors.New("APP_ENV=prod refuses LOGIN_CODE_SENDER=log (the default in dev): it writes login codes to the server log, " +
+			"where whoever reads it could sign in as anyone; set LOGIN_CODE_SENDER=smtp with SMTP_URL and SMTP_FROM")
+	case cfg.LoginCodeSender == "log":
+		log.Info("LOGIN_CODE_SENDER=log: login codes are written to this log, not emailed")
+		return mail.LogSender{Log: log}, nil
+	case cfg.SMTPURL == "":
+		return nil, errors.New("LOGIN_CODE_SENDER=smtp needs SMTP_URL, the mail server to send login codes through")
+	case cfg.SMTPFrom == "":
+		return nil, errors.New("LOGIN_CODE_SENDER=smtp needs SMTP_FROM, the address login emails come from")
+	}
+	server, err := mail.ParseServer(cfg.SMTPURL)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_URL: %w", err)
+	}
+	from, err := mail.ParseFrom(cfg.SMTPFrom)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_FROM: %w", err)
+	}
+	return mail.NewSMTP(server, from, nil), nil
 }
 
 // newPushSender is FCM when a Firebase project is configured, and the log

@@ -82,6 +82,7 @@ type hubNotifier struct{ hub *Hub }
 func (n hubNotifier) LinesChanged(ids ...string)   { n.hub.WakeLines(ids...) }
 func (n hubNotifier) MembersChanged(ids ...string) { n.hub.WakeMembers(ids...) }
 func (n hubNotifier) PushQueued()                  {}
+func (n hubNotifier) LoginEmailQueued()            {}
 
 // retrying is closed once the running hub waits for a retry on the clock,
 // beside its standing timers; cancel stops watching.

@@ -31,6 +31,8 @@ type Notifier struct {
 	queue  chan string
 	// OnPush is called when the push outbox has new messages.
 	OnPush func()
+	// OnLoginEmail is called when a login email was queued.
+	OnLoginEmail func()
 }
 
 // NewNotifier returns a Notifier for hub; Run must be running for other
@@ -64,6 +66,15 @@ func (n *Notifier) MembersChanged(memberIDs ...string) {
 func (n *Notifier) PushQueued() {
 	if n.OnPush != nil {
 		n.OnPush()
+	}
+}
+
+// LoginEmailQueued implements db.Notifier: the local mail worker wakes,
+// so the member who asked for a code here gets it at once; the workers of
+// other replicas need not hear of it.
+func (n *Notifier) LoginEmailQueued() {
+	if n.OnLoginEmail != nil {
+		n.OnLoginEmail()
 	}
 }
 
