@@ -90,6 +90,7 @@ func newGraphQL(cfg config, log *slog.Logger, store *db.Store, tokens *auth.Toke
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.SetDisableSuggestion(true)
+		srv.SetValidationRulesFn(graph.ProdValidationRules)
 	}
 	// Each websocket operation gets loaders of its own: one that ends must
 	// not cancel the batched reads of another on the same connection.
