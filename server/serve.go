@@ -45,7 +45,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer dbase.Close()
-	pool, err := newPool(ctx, dbase.URL, cfg.DBMaxConns)
+	pool, err := newPool(ctx, dbase.URL, cfg.DBMaxConns, cfg.DBStatementTimeout)
 	if err != nil {
 		return err
 	}
