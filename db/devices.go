@@ -125,10 +125,11 @@ const (
 
 // DropDevice forgets a token FCM no longer accepts, with its unsent messages.
 // System only: the push worker runs it.
-func (s *Store) DropDevice(ctx context.Context, actor Actor, token string) error {
+func (s *Store) DropDevice(ctx context.Context, actor Actor, token string) (err error) {
 	if err := actor.requireSystem(); err != nil {
 		return err
 	}
+	defer wrap(&err, "DropDevice")
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, failDevicePushSQL, token); err != nil {
 			return err
@@ -143,10 +144,11 @@ const purgeStaleDevicesSQL = `DELETE FROM devices WHERE last_seen_at < $1`
 // PurgeStaleDevices deletes tokens not registered again for
 // DeviceIdleLimit and reports how many went. System only: the push worker
 // runs it periodically.
-func (s *Store) PurgeStaleDevices(ctx context.Context, actor Actor) (int, error) {
+func (s *Store) PurgeStaleDevices(ctx context.Context, actor Actor) (n int, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return 0, err
 	}
+	defer wrap(&err, "PurgeStaleDevices")
 	tag, err := s.pool.Exec(ctx, purgeStaleDevicesSQL, s.clock.Now().Add(-DeviceIdleLimit))
 	return int(tag.RowsAffected()), err
 }

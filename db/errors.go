@@ -18,7 +18,11 @@ const (
 	CodeShiftClosed     Code = "SHIFT_CLOSED"
 	CodeConflict        Code = "CONFLICT"
 	CodeRateLimited     Code = "RATE_LIMITED"
-	CodeInternal        Code = "INTERNAL"
+	// CodeUnavailable: the database did not finish in time (a statement
+	// ran into the statement timeout); nothing was written, and the same
+	// request may succeed a moment later.
+	CodeUnavailable Code = "UNAVAILABLE"
+	CodeInternal    Code = "INTERNAL"
 )
 
 // Error is a failure the caller caused or can act on. Any other error
@@ -30,14 +34,23 @@ type Error struct {
 	Message string
 	// RetryAfterSeconds is set with CodeRateLimited.
 	RetryAfterSeconds int
+	// cause is the database's own error, for the log, when there is one.
+	cause error
 }
 
 func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s: %s", e.Code, e.Message)
 	if e.Field != "" {
-		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Field)
+		msg += " (" + e.Field + ")"
 	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	if e.cause != nil {
+		msg += ": " + e.cause.Error()
+	}
+	return msg
 }
+
+// Unwrap returns the database's error behind e, if any.
+func (e *Error) Unwrap() error { return e.cause }
 
 // ErrorCode returns the code of err when it is or wraps an *Error, and
 // CodeInternal otherwise.
@@ -77,9 +90,11 @@ func errConflict(msg string) *Error {
 //
 //	defer wrap(&err, "CancelSignup(%s)", id)
 //
-// A *Error stays findable with errors.As.
+// A *Error stays findable with errors.As. Every use-case returns through
+// it, so it is also where a statement cut short by the statement timeout,
+// in whichever statement of the use-case, becomes CodeUnavailable.
 func wrap(errp *error, format string, args ...any) {
 	if *errp != nil {
-		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
+		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), mapUnavailable(*errp))
 	}
 }

@@ -269,22 +269,6 @@ func (s *Store) MemberEventSeq(ctx context.Context, actor Actor) (seq int64, err
 	return seq, err
 }
 
-const purgeEventsSQL = `
-WITH le AS (DELETE FROM line_events WHERE occurred_at < $1)
-DELETE FROM member_events WHERE occurred_at < $1`
-
-// PurgeEvents deletes events older than the retention window. A client
-// resuming from a purged cursor is told to refetch. System only: the
-// server runs it periodically.
-func (s *Store) PurgeEvents(ctx context.Context, actor Actor, retention time.Duration) (err error) {
-	if err := actor.requireSystem(); err != nil {
-		return err
-	}
-	defer wrap(&err, "PurgeEvents")
-	_, err = s.pool.Exec(ctx, purgeEventsSQL, s.clock.Now().Add(-retention))
-	return err
-}
-
 // LineCursor is the opaque cursor of a line event.
 func LineCursor(seq int64) string { return eventCursor("line:", seq) }
 

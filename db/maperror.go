@@ -41,3 +41,20 @@ func mapError(err error, statement string) error {
 	mapped := *e
 	return &mapped
 }
+
+// queryCanceled is PostgreSQL's query_canceled: the statement timeout
+// fired, or an operator cancelled the statement.
+const queryCanceled = "57014"
+
+// mapUnavailable returns CodeUnavailable for an error that says the
+// database gave up on a statement, and err unchanged otherwise. A client
+// that goes away cancels its context instead, which pgx reports as
+// context.Canceled and never as query_canceled, so the two stay apart:
+// nobody is told to retry a request they abandoned.
+func mapUnavailable(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != queryCanceled {
+		return err
+	}
+	return &Error{Code: CodeUnavailable, Message: "the database is busy; try again in a moment", cause: err}
+}

@@ -364,10 +364,11 @@ func (s *Store) RecordPush(ctx context.Context, actor Actor, outcomes []PushOutc
 }
 
 // PushCounts counts outbox messages by status, for operators. System only.
-func (s *Store) PushCounts(ctx context.Context, actor Actor) (map[PushStatus]int, error) {
+func (s *Store) PushCounts(ctx context.Context, actor Actor) (_ map[PushStatus]int, err error) {
 	if err := actor.requireSystem(); err != nil {
 		return nil, err
 	}
+	defer wrap(&err, "PushCounts")
 	rows, err := s.pool.Query(ctx, pushCountsSQL)
 	if err != nil {
 		return nil, err

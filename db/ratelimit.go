@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"time"
 
@@ -25,6 +26,10 @@ RETURNING hits`
 // counters live in PostgreSQL so every replica shares them. Keys hold hashes,
 // never an email or an address in clear.
 func (s *Store) hit(ctx context.Context, tx pgx.Tx, key string, l Limit) error {
+	if l.Window > RateLimitRetention {
+		// The purge would delete the window while it still counts.
+		return fmt.Errorf("rate limit %s: its window %v outlasts RateLimitRetention (%v)", key, l.Window, RateLimitRetention)
+	}
 	now := s.clock.Now()
 	start := now.Truncate(l.Window)
 	var hits int

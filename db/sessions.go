@@ -392,20 +392,3 @@ func (s *Store) SessionActor(ctx context.Context, actor Actor, sessionID, member
 	}
 	return a, err
 }
-
-const purgeExpiredSQL = `
-WITH rl AS (DELETE FROM rate_limits WHERE window_start < $1 - interval '1 day'),
-     lc AS (DELETE FROM login_codes WHERE expires_at < $1 - interval '1 day'),
-     se AS (DELETE FROM sessions WHERE expires_at < $1 - interval '1 day' OR revoked_at < $1 - interval '1 day')
-SELECT 1`
-
-// PurgeExpired deletes rate-limit windows, login codes and sessions that
-// can no longer matter. System only: the server runs it periodically.
-func (s *Store) PurgeExpired(ctx context.Context, actor Actor) (err error) {
-	if err := actor.requireSystem(); err != nil {
-		return err
-	}
-	defer wrap(&err, "PurgeExpired")
-	_, err = s.pool.Exec(ctx, purgeExpiredSQL, s.clock.Now())
-	return err
-}

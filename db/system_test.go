@@ -63,9 +63,6 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.MemberEventsAfter(b.Ctx, a, map[string]int64{m.ID: 0}, 10)
 			return err
 		},
-		"PurgeEvents": func(a db.Actor) error {
-			return b.Store.PurgeEvents(b.Ctx, a, 24*time.Hour)
-		},
 		"HasJobActions": func(a db.Actor) error {
 			_, err := b.Store.HasJobActions(b.Ctx, a)
 			return err
@@ -104,8 +101,9 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.RecordLoginEmail(b.Ctx, a, db.LoginEmailOutcome{ID: 1, Result: db.LoginEmailDelivered}, 5)
 			return err
 		},
-		"PurgeExpired": func(a db.Actor) error {
-			return b.Store.PurgeExpired(b.Ctx, a)
+		"Purge": func(a db.Actor) error {
+			_, err := b.Store.Purge(b.Ctx, a, db.Retention{Events: 24 * time.Hour})
+			return err
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,6 +228,8 @@ func TestConfigurationErrors(t *testing.T) {
 		{"unknown environment", map[string]string{"APP_ENV": "staging"}, "APP_ENV"},
 		{"bad port", map[string]string{"PORT": "eighty"}, "PORT"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"no statement timeout", map[string]string{"DATABASE_STATEMENT_TIMEOUT": "0"}, "DATABASE_STATEMENT_TIMEOUT"},
+		{"a statement timeout without its unit", map[string]string{"DATABASE_STATEMENT_TIMEOUT": "5"}, "DATABASE_STATEMENT_TIMEOUT"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -262,31 +265,68 @@ func TestProdServer(t *testing.T) {
 			}
 		}
 	})
-	t.Run("introspection is refused", func(t *testing.T) {
-		r := s.gql(t, m.Token, `{ __schema { queryType { name } } }`, nil)
-		if r.Code() == "" || !r.NoData() {
-			t.Fatalf("introspection in prod: %s, want it refused", r)
-		}
+	// The same requests to a dev server show what prod holds back.
+	dev := startServer(t)
+	devMember := dev.addMember(t, db.RoleMember)
+	// errorLines are the ERROR lines the prod server logged after mark.
+	errorLines := func(mark int) []string {
+		return slices.DeleteFunc(s.log.Lines()[mark:], func(l string) bool { return !strings.Contains(l, `"level":"ERROR"`) })
+	}
+
+	for _, c := range []struct{ name, query string }{
+		{"__schema", `{ __schema { queryType { name } } }`},
+		{"__type", `{ __type(name: "Member") { fields { name } } }`},
+	} {
+		t.Run("introspection through "+c.name+" is a validation error, logged as none", func(t *testing.T) {
+			mark := s.log.mark()
+			r := s.gql(t, m.Token, c.query, nil)
+			if r.Code() != "GRAPHQL_VALIDATION_FAILED" || !r.NoData() {
+				t.Fatalf("introspection in prod: %s, want GRAPHQL_VALIDATION_FAILED and no data", r)
+			}
+			if lines := errorLines(mark); len(lines) > 0 {
+				t.Fatalf("refusing introspection logged errors:\n%s", strings.Join(lines, "\n"))
+			}
+			dev.do(t, devMember.Token, c.query, nil, nil)
+		})
+	}
+	t.Run("__typename is still answered", func(t *testing.T) {
+		s.do(t, m.Token, `{ __typename me { __typename id } }`, nil, nil)
 	})
 	t.Run("GraphiQL is not served", func(t *testing.T) {
-		resp, err := s.http.Get(s.URL + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			t.Fatalf("GET / in prod: 200, want no GraphiQL")
-		}
-	})
-	t.Run("validation errors suggest no field names", func(t *testing.T) {
-		// The control: a valid query is answered.
-		s.do(t, m.Token, `{ me { id } }`, nil, nil)
-		r := s.gql(t, m.Token, `{ me { nmae } }`, nil)
-		if r.Code() == "" || strings.Contains(string(r.Body), "Did you mean") {
-			t.Fatalf("a misspelt field in prod: %s, want an error without suggestions", r)
+		for _, c := range []struct {
+			srv  *testServer
+			want int
+		}{{s, http.StatusNotFound}, {dev, http.StatusOK}} {
+			resp, err := c.srv.http.Get(c.srv.URL + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want || (c.want == http.StatusOK) != strings.Contains(strings.ToLower(string(body)), "graphiql") {
+				t.Fatalf("GET / in %s: HTTP %d %.200s, want %d", c.srv.env["APP_ENV"], resp.StatusCode, body, c.want)
+			}
 		}
 	})
 	testMetricsInProd(t, s, m)
+	for _, c := range []struct{ name, query string }{
+		{"a misspelt field", `{ me { nmae } }`},
+		{"a misspelt argument", `{ openShifts(frist: 5) { edges { cursor } } }`},
+		{"a misspelt enum value", `mutation { registerDevice(token: "a token", platform: ANDROD) { platform } }`},
+		{"a misspelt input field", `mutation { updateMyContact(input: {nmae: "Ana"}) { id } }`},
+		{"a misspelt type", `{ me { ...f } } fragment f on Membr { id }`},
+		{"an object without a selection", `{ me }`},
+	} {
+		t.Run(c.name+" gets no suggestion", func(t *testing.T) {
+			if r := dev.gql(t, devMember.Token, c.query, nil); !strings.Contains(string(r.Body), "Did you mean") {
+				t.Fatalf("the control: dev answered %s, want a suggestion", r)
+			}
+			r := s.gql(t, m.Token, c.query, nil)
+			if r.Code() != "GRAPHQL_VALIDATION_FAILED" || strings.Contains(string(r.Body), "Did you mean") {
+				t.Fatalf("%s in prod: %s, want GRAPHQL_VALIDATION_FAILED without suggestions", c.name, r)
+			}
+		})
+	}
 }
 
 func TestDemo(t *testing.T) {

@@ -30,6 +30,8 @@ type config struct {
 	DataDir        string
 	LogLevel       slog.Level
 	DrainTimeout   time.Duration
+	// DBStatementTimeout bounds every statement of the connection pool.
+	DBStatementTimeout time.Duration
 	// UnreadyDelay is how long the server keeps serving with /readyz at 503
 	// after a stop signal, so load balancers stop sending before sockets close.
 	UnreadyDelay time.Duration
@@ -94,8 +96,10 @@ func (c *config) settings() []setting {
 			Var: textVar{&c.Host}},
 		{Name: "DATABASE_URL", Unset: "embedded PostgreSQL in `DATA_DIR/postgres`", Meaning: "PostgreSQL URL; required in `prod`",
 			Var: databaseVar{url: &c.DatabaseURL, dataDir: &c.DataDir}},
-		{Name: "DATABASE_MAX_CONNS", Default: "16", Meaning: "connection pool size",
+		{Name: "DATABASE_MAX_CONNS", Default: "16", Meaning: "connections to PostgreSQL each server process pools, at most; it also opens one for `LISTEN` and one while migrating, so keep replicas × (this + 2) under the database's `max_connections`",
 			Var: count(&c.DBMaxConns)},
+		{Name: "DATABASE_STATEMENT_TIMEOUT", Default: "5s", Meaning: "longest a database statement may run (a Go duration, e.g. `500ms`); a request that hits it answers `UNAVAILABLE` and writes nothing; migrations are not bound by it, and each batch of the purge has a minute",
+			Var: durationVar{&c.DBStatementTimeout}},
 		{Name: "JWT_SECRET", Unset: "created in `DATA_DIR/jwt-secret` in `dev`", Meaning: fmt.Sprintf("access-token signing secret; at least %d bytes, required in `prod`", auth.MinSecretBytes),
 			Var: secretVar{&c.JWTSecret}},
 		{Name: "ALLOWED_ORIGINS", Unset: "none", Meaning: "comma-separated browser origins allowed by CORS",

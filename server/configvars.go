@@ -116,6 +116,20 @@ func (w wholeVar[T]) Set(name, v string) error {
 
 func (w wholeVar[T]) String() string { return strconv.Itoa(int(*w.p / w.unit)) }
 
+// durationVar is a Go duration ("5s", "250ms"), more than zero.
+type durationVar struct{ p *time.Duration }
+
+func (d durationVar) Set(name, v string) error {
+	n, err := time.ParseDuration(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%s must be a duration above zero, such as 5s or 500ms, not %q", name, v)
+	}
+	*d.p = n
+	return nil
+}
+
+func (d durationVar) String() string { return d.p.String() }
+
 // secretVar is a secret: unset leaves it nil, and only its length is shown.
 type secretVar struct{ p *[]byte }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,9 +70,19 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	return err
 }
 
-// migrate applies pending migrations on a connection of its own.
+// migrate applies pending migrations on a connection of its own, which no
+// statement timeout cuts short, whatever the database or the URL sets for
+// its sessions: a migration may build an index on a big table, and
+// waiting for the advisory lock while another replica migrates is no
+// fault. The setting goes in the connection's start-up parameters, which
+// tern's RESET ALL after each migration returns to.
 func migrate(ctx context.Context, url string) error {
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	cfg.RuntimeParams["statement_timeout"] = "0"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connect to database: %w", err)
 	}
@@ -80,7 +91,7 @@ func migrate(ctx context.Context, url string) error {
 }
 
 // newPool opens the connection pool every use-case runs on.
-func newPool(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
+func newPool(ctx context.Context, url string, maxConns int, statementTimeout time.Duration) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -89,8 +100,10 @@ func newPool(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, erro
 		cfg.MaxConns = int32(maxConns)
 	}
 	// A runaway statement or a transaction left open must not hold locks
-	// that every sign-up on a shift waits for.
-	cfg.ConnConfig.RuntimeParams["statement_timeout"] = "10s"
+	// that every sign-up on a shift waits for. PostgreSQL counts whole
+	// milliseconds, and 0 would mean no limit: round up.
+	ms := (statementTimeout + time.Millisecond - 1) / time.Millisecond
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(int64(ms), 10)
 	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "30s"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "picketline"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -113,7 +126,7 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (*db.Store, fu
 		d.Close()
 		return nil, nil, err
 	}
-	pool, err := newPool(ctx, d.URL, 4)
+	pool, err := newPool(ctx, d.URL, 4, cfg.DBStatementTimeout)
 	if err != nil {
 		d.Close()
 		return nil, nil, err

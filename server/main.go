@@ -5,6 +5,7 @@
 //	picketline member add     add a member
 //	picketline token          print access tokens for members
 //	picketline demo           fill an empty database with a demo strike
+//	picketline purge          delete what the retention windows no longer keep
 package main
 
 import (
@@ -38,6 +39,8 @@ commands:
                         print an access token for each member FILE lists,
                         one email a line (- for standard input), in order
   demo                  fill an empty database with a demo strike
+  purge                 delete what the retention windows no longer keep,
+                        once, and print how many rows went from each table
 
 configuration comes from the environment: PORT, DATABASE_URL, JWT_SECRET,
 ALLOWED_ORIGINS, APP_ENV (dev or prod), DATA_DIR, LOGIN_CODE_SENDER (smtp,
@@ -74,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return tokenCommand(ctx, cfg, args, stdin, stdout, stderr)
 	case "demo":
 		return demoCommand(ctx, cfg, stdout, stderr)
+	case "purge":
+		return purgeCommand(ctx, cfg, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

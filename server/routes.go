@@ -98,6 +98,7 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.SetDisableSuggestion(true)
+		srv.SetValidationRulesFn(graph.ProdValidationRules)
 	}
 	// Each websocket operation gets loaders of its own: one that ends must
 	// not cancel the batched reads of another on the same connection.

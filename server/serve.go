@@ -52,7 +52,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer dbase.Close()
-	pool, err := newPool(ctx, dbase.URL, cfg.DBMaxConns)
+	pool, err := newPool(ctx, dbase.URL, cfg.DBMaxConns, cfg.DBStatementTimeout)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	go rt.notifier.Run(bg)
 	go rt.notifier.Listen(bg, dbase.URL)
 	go rt.conns.KeepAlive(bg, wsPingInterval)
-	go purgeLoop(bg, store, clock, cfg.EventRetention, log)
+	go purgeLoop(bg, store, clock, db.Retention{Events: cfg.EventRetention}, log)
 	var workers sync.WaitGroup
 	workers.Go(func() { worker.Run(bg) })
 	workers.Go(func() { mailer.Run(bg) })
@@ -204,21 +204,26 @@ func newRealtime(store *db.Store, clock db.Clock, pool *pgxpool.Pool, log *slog.
 	return &realtimeParts{hub: hub, conns: conns, notifier: realtime.NewNotifier(hub, conns, pool, log)}
 }
 
-// purgeLoop removes expired login codes, sessions and rate-limit windows,
-// and events past their retention.
-func purgeLoop(ctx context.Context, store *db.Store, clock db.Clock, retention time.Duration, log *slog.Logger) {
-	t := clock.NewTicker(10 * time.Minute)
+// purgeInterval is how often the server purges what the retention windows
+// no longer keep.
+const purgeInterval = 10 * time.Minute
+
+// purgeLoop runs the retention purge every purgeInterval on the clock, the
+// same use-case as `picketline purge`.
+func purgeLoop(ctx context.Context, store *db.Store, clock db.Clock, retention db.Retention, log *slog.Logger) {
+	t := clock.NewTicker(purgeInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.Chan():
-			if err := store.PurgeExpired(ctx, db.System); err != nil && ctx.Err() == nil {
-				log.Error("purge expired rows", "err", err)
+			report, err := store.Purge(ctx, db.System, retention)
+			if err != nil && ctx.Err() == nil {
+				log.Error("purge", "err", err)
 			}
-			if err := store.PurgeEvents(ctx, db.System, retention); err != nil && ctx.Err() == nil {
-				log.Error("purge old events", "err", err)
+			if report.Total() > 0 {
+				log.Info("purged", purgeAttrs(report)...)
 			}
 		}
 	}
@@ -232,6 +237,15 @@ func serveMetrics(ln net.Listener, metrics http.Handler) *http.Server {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return srv
+}
+
+// purgeAttrs are a purge report's counts as log attributes, one a table.
+func purgeAttrs(report db.PurgeReport) []any {
+	attrs := make([]any, len(report))
+	for i, p := range report {
+		attrs[i] = slog.Int64(p.Table, p.Rows)
+	}
+	return attrs
 }
 
 // serveDebug serves Go's profiler on addr, apart from the API, for

@@ -62,6 +62,11 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 				Unauthorized(w)
 				return
 			}
+			if de := (*db.Error)(nil); errors.As(err, &de) && de.Code == db.CodeUnavailable {
+				// The database is slow, not broken: the app retries.
+				writeError(w, http.StatusServiceUnavailable, de.Message, map[string]any{"code": string(de.Code)})
+				return
+			}
 			if err != nil {
 				a.OnError(ctx, err)
 				id := db.RequestID(ctx)
