@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -84,33 +83,11 @@ func TestCancelledRequestIsNotUnavailable(t *testing.T) {
 		_, err := b.Store.SignUpForShift(ctx, b.NewMember(), sh.ID, "")
 		done <- err
 	}()
-	waitForLockWait(t, b)
+	b.WaitForLockWait()
 	cancel()
 	err := <-done
 	if !errors.Is(err, context.Canceled) || db.ErrorCode(err) == db.CodeUnavailable {
 		t.Fatalf("a sign-up whose caller went away: %v (code %s), want context.Canceled and not UNAVAILABLE", err, db.ErrorCode(err))
-	}
-}
-
-// waitForLockWait waits until a statement of the test's database waits
-// for a lock.
-func waitForLockWait(t *testing.T, b *dbtest.Bundle) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var waiting bool
-		err := b.Pool.QueryRow(b.Ctx, `
-SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if waiting {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no statement came to wait for the shift's lock")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

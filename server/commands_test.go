@@ -414,24 +414,8 @@ func TestGracefulShutdown(t *testing.T) {
 		r, err := s.tryPost(m.Token, "application/json", body)
 		inFlight <- result{r, err}
 	}()
-	// Wait until the sign-up waits for the lock. Nothing tells anyone when
-	// a backend starts waiting for a lock, and the request shows nothing
-	// before it ends; pg_stat_activity is the only place to see it.
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		var waiting bool
-		err := k.Pool.QueryRow(k.Ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'picketline' AND wait_event_type = 'Lock')`).Scan(&waiting)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if waiting {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sign-up never waited for the shift lock")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// The sign-up waits behind the shift row the test holds locked.
+	k.WaitForLockWait()
 
 	mark := s.log.mark()
 	stopped := make(chan error, 1)
