@@ -275,6 +275,9 @@ func TestProdRefusesToLogLoginCodes(t *testing.T) {
 		if out, err := runCLI(t, env, "token", "--email", "prod@example.org"); err != nil || strings.Count(out, ".") != 2 {
 			t.Fatalf("token in prod: %q, %v", out, err)
 		}
+		if out, err := runCLI(t, env, "purge"); err != nil || !strings.Contains(out, "login_codes") {
+			t.Fatalf("purge in prod: %q, %v", out, err)
+		}
 	})
 }
 
