@@ -76,7 +76,9 @@ const (
 // commit. An email that is no member's gets neither, and the same answer,
 // so callers can tell nobody which it was; the code itself never leaves
 // the store but through the outbox. clientAddr is the caller's network
-// address, for the per-address limit.
+// address, for the per-address limit. Like VerifyLoginCode and
+// RefreshSession it takes no actor: anyone may ask, signed in or not, and
+// the email (the code, the refresh token) is what the use-case checks.
 func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) (err error) {
 	defer wrap(&err, "RequestLoginCode")
 	email, err = NormalizeEmail("email", email)
@@ -132,7 +134,8 @@ FOR UPDATE OF lc`
 
 // VerifyLoginCode exchanges a login code for a new session. Wrong, expired,
 // used and unknown codes all fail the same way; each wrong try counts against
-// the code's attempts even though the call fails.
+// the code's attempts even though the call fails. It takes no actor: the
+// code is the credential.
 func (s *Store) VerifyLoginCode(ctx context.Context, email, code string) (sess *Session, err error) {
 	defer wrap(&err, "VerifyLoginCode")
 	email, err = NormalizeEmail("email", email)
@@ -302,7 +305,8 @@ WHERE s.id = $1 AND s.member_id = $2 AND s.revoked_at IS NULL AND s.expires_at >
 
 // RefreshSession rotates a refresh token: the presented one stops working and
 // a new one is returned. A token presented a second time means it leaked (or
-// a client is confused): the whole session is revoked.
+// a client is confused): the whole session is revoked. It takes no actor:
+// the refresh token is the credential.
 func (s *Store) RefreshSession(ctx context.Context, token string) (sess *Session, err error) {
 	defer wrap(&err, "RefreshSession")
 	var reused bool
