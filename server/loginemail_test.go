@@ -121,6 +121,10 @@ func TestSignInWithTheEmailedCode(t *testing.T) {
 		t.Errorf("sent on attempt %d, want the first", attempts)
 	}
 
+	t.Run("the sent email is counted", func(t *testing.T) {
+		s.log.waitAfter(t, 0, waitTimeout, func(l string) bool { return strings.Contains(l, "login email sent") })
+		s.scrape(t).want(t, "picketline_login_emails_sent_total", map[string]string{}, 1)
+	})
 	t.Run("a stranger's email gets the same answer and no email", func(t *testing.T) {
 		s.askForCode(t, "nobody@example.org")
 		var queued int

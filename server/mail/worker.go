@@ -211,10 +211,12 @@ func (w *Worker) deliver(ctx context.Context, e db.LoginEmail) {
 	}
 	switch w.record(e, o) {
 	case db.LoginEmailSent:
-		w.log.Info("login email sent", "id", e.ID, "attempt", e.Attempts)
+		// Counted before the line is logged: a reader of the log finds it
+		// counted already.
 		if w.Metrics != nil {
 			w.Metrics.LoginEmailSent()
 		}
+		w.log.Info("login email sent", "id", e.ID, "attempt", e.Attempts)
 	case db.LoginEmailFailed:
 		w.failed(e, class)
 	case db.LoginEmailPending:
@@ -241,10 +243,10 @@ func (w *Worker) record(e db.LoginEmail, o db.LoginEmailOutcome) db.LoginEmailSt
 // failed reports an email that will never be sent. The line names the
 // outbox row only: whoever reads the log learns nothing of who asked.
 func (w *Worker) failed(e db.LoginEmail, class string) {
-	w.log.Error("login email not delivered", "id", e.ID, "attempts", e.Attempts, "error", class)
 	if w.Metrics != nil {
 		w.Metrics.LoginEmailFailed()
 	}
+	w.log.Error("login email not delivered", "id", e.ID, "attempts", e.Attempts, "error", class)
 	w.signals.fail(e.ID)
 }
 
