@@ -121,6 +121,16 @@ FROM due d, members m
 WHERE e.id = d.id AND m.id = e.member_id
 RETURNING e.id, e.member_id, m.email, e.sealed_code, e.attempts, e.expires_at, e.status, COALESCE(e.last_error, '')`
 
+// unopenedCodeError is the last error of an email whose code would not
+// open.
+const unopenedCodeError = "sealed code does not open"
+
+// closeUnopenedLoginEmailsSQL closes the claimed emails whose code would
+// not open: nothing can send them.
+const closeUnopenedLoginEmailsSQL = `
+UPDATE login_emails SET status = 'FAILED', sealed_code = NULL, last_error = $2
+WHERE id = ANY ($1)`
+
 // ClaimLoginEmails takes up to limit due login emails for this worker until
 // lease ends, with each member's address as it is now and the code opened.
 // It returns, besides the emails to send (status SENDING), those it closed
@@ -135,6 +145,7 @@ func (s *Store) ClaimLoginEmails(ctx context.Context, actor Actor, limit int, le
 	var out []LoginEmail
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		out = nil
+		var unopened []int64
 		rows, err := tx.Query(ctx, claimLoginEmailsSQL, now, now.Add(lease), limit, maxAttempts)
 		if err != nil {
 			return err
@@ -150,12 +161,23 @@ func (s *Store) ClaimLoginEmails(ctx context.Context, actor Actor, limit int, le
 			}
 			if sealed != nil {
 				if e.Code, err = s.openCode(e.MemberID, sealed); err != nil {
-					return err
+					// Sealed under another key (JWT_SECRET was changed):
+					// closed below rather than failing the claim, which
+					// would hand the same row back to every worker and
+					// hold up every email queued after it.
+					e.Status, e.LastError = LoginEmailFailed, unopenedCodeError
+					unopened = append(unopened, e.ID)
 				}
 			}
 			out = append(out, e)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(unopened) > 0 {
+			_, err = tx.Exec(ctx, closeUnopenedLoginEmailsSQL, unopened, unopenedCodeError)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -333,3 +333,38 @@ func TestWorkersNeverClaimTheSameLoginEmail(t *testing.T) {
 		}
 	}
 }
+
+// An email whose code will not open (sealed under another secret) is closed
+// as FAILED by the claim, and the emails queued after it still go out.
+func TestUnopenableLoginEmailDoesNotHoldUpTheRest(t *testing.T) {
+	b := setup(t)
+	stuck, next := b.Member(db.RoleMember), b.Member(db.RoleMember)
+	if err := b.Store.RequestLoginCode(b.Ctx, stuck.Email, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Pool.Exec(b.Ctx, `UPDATE login_emails SET sealed_code = '\xdeadbeef' WHERE member_id = $1`, stuck.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.Clock.Advance(time.Second)
+	if err := b.Store.RequestLoginCode(b.Ctx, next.Email, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]db.LoginEmail{}
+	for _, e := range claimEmails(t, b) {
+		got[e.MemberID] = e
+	}
+	if e := got[stuck.ID]; e.Status != db.LoginEmailFailed || e.Code != "" || e.LastError != "sealed code does not open" {
+		t.Errorf("the unopenable email was claimed as %+v, want FAILED with no code", e)
+	}
+	if e := got[next.ID]; e.Status != db.LoginEmailSending || len(e.Code) != 6 {
+		t.Errorf("the email after it was claimed as %+v, want one to send", e)
+	}
+	var status string
+	var hasCode bool
+	if err := b.Pool.QueryRow(b.Ctx, `SELECT status, sealed_code IS NOT NULL FROM login_emails WHERE member_id = $1`, stuck.ID).Scan(&status, &hasCode); err != nil {
+		t.Fatal(err)
+	}
+	if status != "FAILED" || hasCode {
+		t.Errorf("the unopenable email's row is %s (code kept: %v), want FAILED without its code", status, hasCode)
+	}
+}

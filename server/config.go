@@ -120,7 +120,7 @@ func (c *config) settings() []setting {
 			Var: count(&c.WSMaxSubscriptions)},
 		{Name: "LOGIN_CODE_SENDER", Default: "log", Meaning: "how login codes reach members: `smtp` (by email through `SMTP_URL`) or `log` (written to the server log, for development; `prod` refuses it)",
 			Var: choiceVar{p: &c.LoginCodeSender, allowed: []string{"log", "smtp"}}},
-		{Name: "SMTP_URL", Unset: "none", Meaning: "the mail server login emails go through: `smtp://user:password@host:port` (port 587 unless given; STARTTLS when the server offers it) or `smtps://user:password@host:port` (implicit TLS, port 465 unless given); user and password percent-encoded, and the password never sent in clear; required with `LOGIN_CODE_SENDER=smtp`",
+		{Name: "SMTP_URL", Unset: "none", Meaning: "the mail server login emails go through: `smtp://user:password@host:port` (port 587 unless given; STARTTLS required, except to a server on this host) or `smtps://user:password@host:port` (implicit TLS, port 465 unless given); user and password percent-encoded, and the password never sent in clear; required with `LOGIN_CODE_SENDER=smtp`",
 			Var: smtpVar{urlVar{&c.SMTPURL}}},
 		{Name: "SMTP_FROM", Unset: "none", Meaning: "the sender of login emails, e.g. `Picketline <no-reply@union.example>`; required with `LOGIN_CODE_SENDER=smtp`",
 			Var: addressVar{&c.SMTPFrom}},

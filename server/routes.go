@@ -120,17 +120,23 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 }
 
 // wsInit authenticates a websocket from its connection_init payload, with
-// the same rules as HTTP. A refusal closes with 4403, which clients treat
-// as final for that token rather than retrying it forever.
+// the same rules as HTTP. A bad token closes with 4403, which clients treat
+// as final for that token rather than retrying it forever. A session that
+// could not be checked (the database did not answer in time) closes with
+// 1013, try again later: the token may be good, and an app told 4403 would
+// sign its member out.
 func wsInit(authn *auth.Authenticator, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		conn := realtime.ConnFrom(ctx)
 		actor, expires, err := authn.Actor(ctx, p.Authorization())
+		if errors.Is(err, auth.ErrInvalidToken) {
+			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")
+		}
 		if err != nil {
-			if !errors.Is(err, auth.ErrInvalidToken) {
+			if db.ErrorCode(err) != db.CodeUnavailable {
 				log.ErrorContext(ctx, "websocket authentication", "err", err)
 			}
-			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")
+			return transport.WithWebsocketCloseCode(ctx, realtime.CloseTryAgainLater), nil, errors.New("Try again later")
 		}
 		conn.Authenticated(actor.SessionID, expires)
 		return realtime.WithDropper(db.WithActor(ctx, actor), conn), nil, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
+	"github.com/picketline/picketline/server/realtime"
 )
 
 // holdLock runs lockSQL in a transaction of the test's own, which keeps
@@ -101,6 +102,15 @@ SELECT (SELECT count(*) FROM signups WHERE shift_id = $1),
 			t.Fatalf("session check behind a lock: %s (%v), want UNAVAILABLE", r.Body, err)
 		}
 		s.do(t, m.Token, `{ me { id } }`, nil, nil)
+	})
+
+	t.Run("a websocket whose session cannot be checked closes 1013", func(t *testing.T) {
+		release := holdLock(t, s, `LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE`)
+		ws := s.dialWS(t, nil)
+		ws.send(wsMsg{Type: "connection_init", Payload: []byte(`{"authorization":"Bearer ` + m.Token + `"}`)})
+		// Not 4403: the token is good, and an app told 4403 signs out.
+		ws.expectClose(realtime.CloseTryAgainLater)
+		release()
 	})
 }
 

@@ -26,16 +26,31 @@ type Server struct {
 	Host string
 	Port int
 	// ImplicitTLS (smtps://) speaks TLS from the first byte; otherwise
-	// (smtp://) the connection turns to TLS with STARTTLS when the server
-	// offers it.
+	// (smtp://) the connection turns to TLS with STARTTLS.
 	ImplicitTLS bool
 	// Username and Password, when given, sign in with SMTP AUTH.
 	Username string
 	Password string
 }
 
+// startTLSPolicy is how an smtp:// connection turns to TLS. STARTTLS is
+// required: anyone on the path can strip the server's offer of it, and the
+// email would then carry the code and the member's address in clear. Only
+// a mail server on this host (a relay or a development catcher, which
+// nobody else can reach on the path) may be spoken to in clear when it
+// offers no STARTTLS.
+func (s Server) startTLSPolicy() gomail.TLSPolicy {
+	if s.Host == "localhost" {
+		return gomail.TLSOpportunistic
+	}
+	if ip := net.ParseIP(s.Host); ip != nil && ip.IsLoopback() {
+		return gomail.TLSOpportunistic
+	}
+	return gomail.TLSMandatory
+}
+
 // ParseServer reads smtp://[user:password@]host[:port] (port 587 unless
-// given, STARTTLS when offered) or smtps://[user:password@]host[:port]
+// given, STARTTLS) or smtps://[user:password@]host[:port]
 // (port 465, implicit TLS). The user and password are percent-encoded.
 func ParseServer(raw string) (Server, error) {
 	const want = "want smtp://[user:password@]host[:port] or smtps://[user:password@]host[:port]"
@@ -152,7 +167,7 @@ func (s *SMTP) Send(ctx context.Context, e db.LoginEmail) error {
 		// Tells go-mail not to try STARTTLS on a connection already in TLS.
 		opts = append(opts, gomail.WithSSL())
 	} else {
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		opts = append(opts, gomail.WithTLSPolicy(s.server.startTLSPolicy()))
 	}
 	if s.server.Username != "" {
 		opts = append(opts, gomail.WithOpportunisticSMTPAuth(authMechanisms...),

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	gomail "github.com/wneessen/go-mail"
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/mail/mailtest"
@@ -130,5 +131,23 @@ func TestSMTPNeverSendsThePasswordInClear(t *testing.T) {
 	}
 	if got := f.smtp.Attempts(); got != 0 {
 		t.Fatalf("the server was offered the email %d times, want none", got)
+	}
+}
+
+// STARTTLS is required of every mail server but one on this host: anyone
+// on the path could strip its offer and read the code and the address.
+func TestSTARTTLSIsRequiredExceptOnThisHost(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]gomail.TLSPolicy{
+		"mail.union.example": gomail.TLSMandatory,
+		"192.0.2.25":         gomail.TLSMandatory,
+		"2001:db8::25":       gomail.TLSMandatory,
+		"localhost":          gomail.TLSOpportunistic,
+		"127.0.0.1":          gomail.TLSOpportunistic,
+		"::1":                gomail.TLSOpportunistic,
+	} {
+		if got := (Server{Host: host}).startTLSPolicy(); got != want {
+			t.Errorf("%s: %v, want %v", host, got, want)
+		}
 	}
 }
