@@ -61,6 +61,9 @@ func (s *Store) PostAnnouncement(ctx context.Context, actor Actor, in NewAnnounc
 	if (in.PicketLineID == nil) == (in.JobActionID == nil) {
 		return nil, errInput("picketLineId", "give exactly one of picketLineId and jobActionId")
 	}
+	if err := plainText("body", in.Body); err != nil {
+		return nil, err
+	}
 	in.Body = strings.TrimSpace(in.Body)
 	if in.Body == "" || len([]rune(in.Body)) > MaxAnnouncementLength {
 		return nil, errInput("body", "must be 1 to 4000 characters")

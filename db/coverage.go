@@ -36,6 +36,9 @@ func (s *Store) CallForCoverage(ctx context.Context, actor Actor, shiftID, messa
 	if !validID(shiftID) {
 		return 0, errNotFound("shift")
 	}
+	if err := plainText("message", message); err != nil {
+		return 0, err
+	}
 	message = strings.TrimSpace(message)
 	if len([]rune(message)) > MaxCoverageMessage {
 		return 0, errInput("message", "must be at most 500 characters")

@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // NormalizeEmail trims and lower-cases an email address and checks its form.
@@ -19,7 +20,20 @@ func NormalizeEmail(field, email string) (string, error) {
 	return email, nil
 }
 
+// plainText refuses what PostgreSQL cannot store in a text column (NUL)
+// and bytes that are not UTF-8, which it would refuse as well: either
+// would otherwise surface as an internal error.
+func plainText(field, v string) error {
+	if strings.ContainsRune(v, 0) || !utf8.ValidString(v) {
+		return errInput(field, "must be UTF-8 text without NUL characters")
+	}
+	return nil
+}
+
 func normalizeName(field, name string) (string, error) {
+	if err := plainText(field, name); err != nil {
+		return "", err
+	}
 	name = strings.TrimSpace(name)
 	if name == "" || len([]rune(name)) > 200 {
 		return "", errInput(field, "must be 1 to 200 characters")
@@ -62,6 +76,9 @@ func validCutoff(minutes int) error {
 }
 
 func trimmedText(field, v string, max int) (string, error) {
+	if err := plainText(field, v); err != nil {
+		return "", err
+	}
 	v = strings.TrimSpace(v)
 	if v == "" || len([]rune(v)) > max {
 		return "", errInput(field, "must not be empty and at most "+strconv.Itoa(max)+" characters")

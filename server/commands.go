@@ -55,12 +55,16 @@ func memberAddCommand(ctx context.Context, cfg config, args []string, stdout, st
 	return nil
 }
 
+// prodMaxTokenTTL is the longest token `picketline token` mints in prod,
+// where a token pasted into a script or a chat is the likelier leak.
+const prodMaxTokenTTL = time.Hour
+
 func tokenCommand(ctx context.Context, cfg config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "the member's email address")
 	emails := fs.String("emails", "", "a file of email addresses, one a line (- for standard input): print a token for each, in the same order")
-	ttl := fs.Duration("ttl", auth.DefaultTTL, "how long the token is valid")
+	ttl := fs.Duration("ttl", auth.DefaultTTL, "how long the token is valid: at most 24h, and 1h in APP_ENV=prod")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,8 +74,12 @@ func tokenCommand(ctx context.Context, cfg config, args []string, stdin io.Reade
 	case *email != "" && *emails != "":
 		return fmt.Errorf("token takes --email or --emails, not both")
 	}
-	if *ttl <= 0 || *ttl > 30*24*time.Hour {
-		return fmt.Errorf("--ttl must be between 1s and 720h")
+	maxTTL := auth.MaxTTL
+	if !cfg.dev() {
+		maxTTL = prodMaxTokenTTL
+	}
+	if *ttl <= 0 || *ttl > maxTTL {
+		return fmt.Errorf("--ttl must be more than 0 and at most %s in APP_ENV=%s, not %s", maxTTL, cfg.Env, *ttl)
 	}
 	var list []string
 	if *emails != "" {

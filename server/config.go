@@ -59,9 +59,19 @@ type config struct {
 	LoginEmail mail.Config
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
 	DebugAddr string
+	// MaxBodyBytes is the largest request body /graphql reads.
+	MaxBodyBytes int
+	// HTTP bounds how long and how large a client's request may be.
+	HTTP httpLimits
 	// MetricsAddr, when set, serves the Prometheus metrics there; unset,
 	// they are on /metrics of the API's listener, which only dev allows.
 	MetricsAddr string
+}
+
+// httpLimits are the HTTP server's timeouts and header bound.
+type httpLimits struct {
+	ReadHeader, Read, Write, Idle time.Duration
+	MaxHeaderBytes                int
 }
 
 // prodMetricsAddr is where prod serves metrics when METRICS_ADDR is unset:
@@ -142,6 +152,18 @@ func (c *config) settings() []setting {
 			Var: count(&c.Push.MaxAttempts)},
 		{Name: "PUSH_BACKOFF_MS", Default: strconv.Itoa(int(d.BaseBackoff / time.Millisecond)), Meaning: "first retry delay; it doubles each attempt, and never undercuts FCM's `Retry-After`",
 			Var: milliseconds(&c.Push.BaseBackoff).atLeast(1)},
+		{Name: "MAX_BODY_BYTES", Default: strconv.Itoa(1 << 20), Meaning: "largest request body `/graphql` reads; a larger one is answered 413 with code `PAYLOAD_TOO_LARGE`",
+			Var: count(&c.MaxBodyBytes).atLeast(1)},
+		{Name: "HTTP_READ_HEADER_TIMEOUT", Default: "10s", Meaning: "time a client has to send a request's headers (a Go duration)",
+			Var: durationVar{&c.HTTP.ReadHeader}},
+		{Name: "HTTP_READ_TIMEOUT", Default: "20s", Meaning: "time a client has to send a whole request, headers and body; a stalled body is cut off then",
+			Var: durationVar{&c.HTTP.Read}},
+		{Name: "HTTP_WRITE_TIMEOUT", Default: "30s", Meaning: "time from the end of a request's headers to the end of its answer; websockets, once open, are not bound by it",
+			Var: durationVar{&c.HTTP.Write}},
+		{Name: "HTTP_IDLE_TIMEOUT", Default: "120s", Meaning: "how long a kept-alive connection may wait for its next request",
+			Var: durationVar{&c.HTTP.Idle}},
+		{Name: "MAX_HEADER_BYTES", Default: strconv.Itoa(64 << 10), Meaning: "largest request line and headers a client may send; larger ones are answered 431",
+			Var: count(&c.HTTP.MaxHeaderBytes).atLeast(1)},
 		{Name: "DEBUG_ADDR", Unset: "off", Meaning: "serve Go's profiler (`/debug/pprof/`) on this address, e.g. `127.0.0.1:6060`; keep it private",
 			Var: textVar{&c.DebugAddr}},
 		{Name: "METRICS_ADDR", Unset: "`" + prodMetricsAddr + "` in `prod`; `/metrics` on `PORT` in `dev`", Meaning: "serve the Prometheus metrics on this address (only there, in any `APP_ENV`); keep it private",

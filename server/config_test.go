@@ -76,6 +76,8 @@ func TestConfigurationDefaults(t *testing.T) {
 		WSMaxSubscriptions: 50,
 		Push:               push.Config{Rate: 6000, Concurrency: 32, MaxAttempts: 8, Lease: time.Minute, BaseBackoff: 2 * time.Second, Poll: time.Second, SendTimeout: 30 * time.Second},
 		LoginCodeSender:    "log",
+		MaxBodyBytes:       1 << 20,
+		HTTP:               httpLimits{ReadHeader: 10 * time.Second, Read: 20 * time.Second, Write: 30 * time.Second, Idle: 120 * time.Second, MaxHeaderBytes: 64 << 10},
 		LoginEmail:         mail.Config{MaxAttempts: 5, BaseBackoff: 5 * time.Second, Lease: 2 * time.Minute, Poll: time.Second, Concurrency: 8, SendTimeout: 30 * time.Second},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -122,6 +124,12 @@ func TestStartupLineShowsEverySetting(t *testing.T) {
 		"PUSH_CONCURRENCY":               {"16", "16"},
 		"PUSH_MAX_ATTEMPTS":              {"4", "4"},
 		"PUSH_BACKOFF_MS":                {"1500", "1500"},
+		"MAX_BODY_BYTES":                 {"2097152", "2097152"},
+		"HTTP_READ_HEADER_TIMEOUT":       {"5s", "5s"},
+		"HTTP_READ_TIMEOUT":              {"1m", "1m0s"},
+		"HTTP_WRITE_TIMEOUT":             {"45s", "45s"},
+		"HTTP_IDLE_TIMEOUT":              {"2m", "2m0s"},
+		"MAX_HEADER_BYTES":               {"32768", "32768"},
 		"DEBUG_ADDR":                     {"127.0.0.1:6060", "127.0.0.1:6060"},
 		"METRICS_ADDR":                   {"127.0.0.1:9191", "127.0.0.1:9191"},
 	}

@@ -264,20 +264,20 @@ func TestRequestLimits(t *testing.T) {
 		pad := func(n int) []byte {
 			return []byte(`{"query":"{ me { id } }` + strings.Repeat(" ", n) + `"}`)
 		}
-		if r := s.post(t, m.Token, "application/json", pad(250<<10)); r.Status != 200 || !r.HasData() {
-			t.Fatalf("a 250 KiB body: %s", r)
+		if r := s.post(t, m.Token, "application/json", pad(1000<<10)); r.Status != 200 || !r.HasData() {
+			t.Fatalf("a 1000 KiB body: %s", r)
 		}
-		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(pad(300<<10)))
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(pad(1100<<10)))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+m.Token)
 		r, err := s.trySend(req)
 		if err != nil {
 			// The server may close the connection while the client is
 			// still sending; that is a refusal too.
-			t.Logf("a 300 KiB body: %v", err)
+			t.Logf("a 1100 KiB body: %v", err)
 			return
 		}
-		refused(t, r, "a 300 KiB body")
+		refused(t, r, "a 1100 KiB body")
 		if bytes.Contains(r.Body, []byte(strings.Repeat(" ", 1000))) {
 			t.Fatalf("the refusal echoes the body back (%d bytes)", len(r.Body))
 		}

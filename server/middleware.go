@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -10,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/server/auth"
 )
 
 // withRequestID gives each request a fresh id and echoes it in X-Request-Id.
@@ -37,15 +44,80 @@ func requireReady(ready *atomic.Bool, next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps request bodies so a client cannot make the server read
-// without end.
-func limitBody(next http.Handler) http.Handler {
+// Codes of requests refused before GraphQL reads them.
+const (
+	codePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
+	codeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
+	codeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	codeBatchingUnsupported  = "BATCHING_NOT_SUPPORTED"
+	codeBadRequest           = "BAD_REQUEST"
+)
+
+// checkBody lets through only a JSON object of at most max bytes, so that a
+// client cannot make the server read without end, and answers anything
+// else with a GraphQL error and a code, never repeating the body: gqlgen's
+// own answers to a batch or to broken JSON would.
+func checkBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > maxBodyBytes {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			auth.WriteError(w, r, http.StatusUnsupportedMediaType, "send the request as application/json",
+				map[string]any{"code": codeUnsupportedMediaType})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		if r.ContentLength > max {
+			tooLarge(w, r, max)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		if errors.As(err, new(*http.MaxBytesError)) {
+			tooLarge(w, r, max)
+			return
+		}
+		if err != nil {
+			// The client went away or stalled past the read timeout:
+			// drop the connection rather than answer a request never
+			// received whole.
+			panic(http.ErrAbortHandler)
+		}
+		trimmed := bytes.TrimLeft(body, " \t\r\n")
+		switch {
+		case len(trimmed) > 0 && trimmed[0] == '[':
+			auth.WriteError(w, r, http.StatusBadRequest, "send one operation a request; batches are not supported",
+				map[string]any{"code": codeBatchingUnsupported})
+			return
+		case len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(bytes.ToValidUTF8(body, []byte("\uFFFD"))):
+			auth.WriteError(w, r, http.StatusBadRequest, "the body must be a JSON object: {\"query\": ..., \"variables\": ...}",
+				map[string]any{"code": codeBadRequest})
+			return
+		}
+		// Bytes that are not UTF-8 pass: decoding turns them into U+FFFD,
+		// which GraphQL's input check refuses naming the field.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(w http.ResponseWriter, r *http.Request, max int64) {
+	auth.WriteError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is over %d bytes", max),
+		map[string]any{"code": codePayloadTooLarge})
+}
+
+// methodNotAllowed answers what /graphql does not serve: it takes POST,
+// and GET only to open a websocket.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "GET, POST")
+	auth.WriteError(w, r, http.StatusMethodNotAllowed, "use POST with a JSON body, or GET to open a websocket",
+		map[string]any{"code": codeMethodNotAllowed})
+}
+
+// websocketsOnly sends GET requests that are not websocket upgrades to
+// methodNotAllowed: GET never runs queries.
+func websocketsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			methodNotAllowed(w, r)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

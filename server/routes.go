@@ -27,7 +27,6 @@ import (
 
 // Limits on what one GraphQL request may ask.
 const (
-	maxBodyBytes = 256 << 10
 	// Validation time grows with the square of a document's fields, so the
 	// token limit keeps one anonymous request from holding a core for
 	// seconds; GraphiQL's introspection query is about 350 tokens.
@@ -50,9 +49,10 @@ func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store
 	gql := newGraphQL(cfg, log, m, store, tokens, authn, rt)
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /graphql", requireReady(ready, limitBody(authn.Middleware(graph.LoaderMiddleware(store, gql)))))
+	mux.Handle("POST /graphql", requireReady(ready, checkBody(int64(cfg.MaxBodyBytes), authn.Middleware(graph.LoaderMiddleware(store, gql)))))
 	// Websockets authenticate in connection_init, not on the upgrade.
-	mux.Handle("GET /graphql", requireReady(ready, withConnSlot(gql)))
+	mux.Handle("GET /graphql", requireReady(ready, websocketsOnly(withConnSlot(gql))))
+	mux.HandleFunc("/graphql", methodNotAllowed)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", readyz(ready, store))
 	if cfg.dev() {
@@ -110,6 +110,7 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 	})
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
 	srv.Use(graph.DepthLimit(maxQueryDepth))
+	srv.Use(graph.InputCheck(schema.Schema()))
 	srv.SetErrorPresenter(graph.ErrorPresenter(func(ctx context.Context, err error) {
 		log.ErrorContext(ctx, "internal error", "requestId", db.RequestID(ctx), "err", err)
 	}))

@@ -83,8 +83,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	var ready atomic.Bool
 	srv := &http.Server{
 		Handler:           newServer(cfg, log, m, store, tokens, rt, &ready),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeader,
+		ReadTimeout:       cfg.HTTP.Read,
+		WriteTimeout:      cfg.HTTP.Write,
+		IdleTimeout:       cfg.HTTP.Idle,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))

@@ -109,7 +109,7 @@ func TestTokenBatchRefusesWhatItCannotDoWhole(t *testing.T) {
 		{"no email", "", []string{"--emails", "-"}, "no email"},
 		{"a missing file", "", []string{"--emails", filepath.Join(t.TempDir(), "none")}, "no such file"},
 		{"both forms", "ana@example.org\n", []string{"--emails", "-", "--email", "ana@example.org"}, "not both"},
-		{"a lifetime over 720h", "ana@example.org\n", []string{"--emails", "-", "--ttl", "721h"}, "--ttl"},
+		{"a lifetime over 24h", "ana@example.org\n", []string{"--emails", "-", "--ttl", "25h"}, "--ttl"},
 	}
 	for _, c := range cases {
 		out, err := runCLIWithInput(t, env, c.input, append([]string{"token"}, c.args...)...)

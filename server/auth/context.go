@@ -59,18 +59,18 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); h != "" {
 			actor, _, err := a.Actor(ctx, h)
 			if errors.Is(err, ErrInvalidToken) {
-				Unauthorized(w)
+				Unauthorized(w, r)
 				return
 			}
 			if de := (*db.Error)(nil); errors.As(err, &de) && de.Code == db.CodeUnavailable {
 				// The database is slow, not broken: the app retries.
-				writeError(w, http.StatusServiceUnavailable, de.Message, map[string]any{"code": string(de.Code)})
+				WriteError(w, r, http.StatusServiceUnavailable, de.Message, map[string]any{"code": string(de.Code)})
 				return
 			}
 			if err != nil {
 				a.OnError(ctx, err)
 				id := db.RequestID(ctx)
-				writeError(w, http.StatusServiceUnavailable, "internal error (request "+id+")",
+				WriteError(w, r, http.StatusServiceUnavailable, "internal error (request "+id+")",
 					map[string]any{"code": string(db.CodeInternal), "requestId": id})
 				return
 			}
@@ -81,15 +81,25 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 }
 
 // Unauthorized answers 401 with a GraphQL-shaped UNAUTHENTICATED error.
-func Unauthorized(w http.ResponseWriter) {
+func Unauthorized(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	writeError(w, http.StatusUnauthorized, "the access token is invalid or has expired; refresh the session",
+	WriteError(w, r, http.StatusUnauthorized, "the access token is invalid or has expired; refresh the session",
 		map[string]any{"code": string(db.CodeUnauthenticated)})
 }
 
-// writeError answers with a GraphQL-shaped error outside GraphQL execution.
-func writeError(w http.ResponseWriter, status int, message string, extensions map[string]any) {
-	w.Header().Set("Content-Type", "application/json")
+// GraphQLResponseType is the media type of the GraphQL over HTTP
+// specification, answered to clients whose Accept header names it.
+const GraphQLResponseType = "application/graphql-response+json"
+
+// WriteError answers with a GraphQL-shaped error outside GraphQL execution,
+// as application/graphql-response+json when the client accepts it and
+// application/json otherwise.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, message string, extensions map[string]any) {
+	ct := "application/json"
+	if strings.Contains(r.Header.Get("Accept"), GraphQLResponseType) {
+		ct = GraphQLResponseType
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{
 		"errors": []map[string]any{{"message": message, "extensions": extensions}},

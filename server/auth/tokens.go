@@ -15,10 +15,14 @@ import (
 // Token settings (RFC 8725 practice: one algorithm, fixed issuer and
 // audience, required expiry, explicit type, small leeway).
 const (
-	Issuer         = "picketline"
-	Audience       = "picketline-app"
-	TokenType      = "at+jwt"
-	DefaultTTL     = 15 * time.Minute
+	Issuer     = "picketline"
+	Audience   = "picketline-app"
+	TokenType  = "at+jwt"
+	DefaultTTL = 15 * time.Minute
+	// MaxTTL is the longest lifetime (exp − iat) a token may claim; Parse
+	// refuses longer ones even when correctly signed, so a leaked secret's
+	// worst case or an operator's mistake cannot mint a token for months.
+	MaxTTL         = 24 * time.Hour
 	Leeway         = 30 * time.Second
 	MinSecretBytes = 32
 )
@@ -96,7 +100,8 @@ func (t *Tokens) Parse(token string) (*Claims, error) {
 		jwt.WithLeeway(Leeway),
 		jwt.WithTimeFunc(t.now),
 	)
-	if err != nil || !parsed.Valid || parsed.Header["typ"] != TokenType || c.Subject == "" || c.SessionID == "" {
+	if err != nil || !parsed.Valid || parsed.Header["typ"] != TokenType || c.Subject == "" || c.SessionID == "" ||
+		c.IssuedAt == nil || c.ExpiresAt.Sub(c.IssuedAt.Time) > MaxTTL {
 		return nil, ErrInvalidToken
 	}
 	return &c, nil
