@@ -66,6 +66,8 @@ func TestCost(t *testing.T) {
 			measured{cost: 2 * (1 + 1 + 100*2), aliases: 2 + 2, rootFields: 2}},
 		{"root fields through fragments", `{ me { id } ...Q } fragment Q on Query { myShifts { id } myDevices { token } }`, nil,
 			measured{cost: 2 + (1 + 100) + (1 + 20), rootFields: 3}},
+		{"docs/API.md's job actions", `{ jobActions { id name picketLines { id name } } }`, nil, measured{cost: 20301, rootFields: 1}},
+		{"docs/API.md's roster", `{ picketLine(id: "1") { shifts { signups { member { name } } } } }`, nil, measured{cost: 100502, rootFields: 1}},
 		{"introspection is free", `{ __typename me { __typename } }`, nil, measured{cost: 1, rootFields: 2}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
