@@ -17,7 +17,12 @@ import (
 // OperationLimits bound what one operation may ask for; CostLimit checks
 // them all before anything runs.
 type OperationLimits struct {
-	// MaxCost is the most nodes an operation may cost: see Cost.
+	// MaxCost is the most nodes an operation may cost. A field costs 1,
+	// plus, for an object, the cost of its selections, and for a list, its
+	// most items times the cost of one item (1 for a scalar). The most
+	// items of a list is its page size when it pages (`first`, or the
+	// default page size, at most the largest page) and its bound in
+	// listBounds otherwise. Introspection fields (dev only) cost nothing.
 	MaxCost int
 	// MaxAliases is the most aliased fields, counting a fragment at every
 	// place it is spread.
@@ -72,16 +77,6 @@ func thousands(n int) string {
 	return b.String()
 }
 
-// Cost is what the operation could return at most, in nodes: a field
-// costs 1, plus, for an object, the cost of its selections, and for a
-// list, its most items times the cost of one item (1 for a scalar). The
-// most items of a list is its page size when it pages (`first`, or the
-// default page size, at most the largest page) and its bound in listBounds
-// otherwise. Introspection fields (dev only) cost nothing.
-func Cost(op *ast.OperationDefinition, vars map[string]any) int {
-	return measure(op, vars).cost
-}
-
 // costCap keeps products of list bounds from overflowing; any operation
 // near it is refused all the same.
 const costCap = 1 << 50
@@ -133,6 +128,8 @@ type spread struct {
 	page int
 }
 
+// measure is what op could return at most, in nodes (see
+// OperationLimits.MaxCost), with its aliases and root fields.
 func measure(op *ast.OperationDefinition, vars map[string]any) measured {
 	w := measurer{vars: vars, fragments: map[spread]measured{}}
 	return w.set(op.SelectionSet, 0)
@@ -197,7 +194,7 @@ func (w *measurer) field(f *ast.Field, page int) measured {
 		return m
 	}
 	n, ok := listBounds[key]
-	if f.Name == "edges" && strings.HasSuffix(key, "Connection.edges") {
+	if strings.HasSuffix(key, "Connection.edges") {
 		n, ok = page, true
 	}
 	if !ok {

@@ -34,6 +34,9 @@ func TestEveryListFieldHasABound(t *testing.T) {
 			}
 		}
 	}
+	if kinds := len(schema().Types["NotificationKind"].EnumValues); listBounds["NotificationPreferences.enabled"] != kinds {
+		t.Errorf("NotificationPreferences.enabled is bound at %d, but there are %d kinds", listBounds["NotificationPreferences.enabled"], kinds)
+	}
 	for key := range listBounds {
 		typ, field, _ := strings.Cut(key, ".")
 		if def := schema().Types[typ]; def == nil || def.Fields.ForName(field) == nil {
@@ -101,7 +104,7 @@ func TestCostOfAFragmentBomb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := Cost(doc.Operations[0], nil); got != costCap {
+	if got := measure(doc.Operations[0], nil).cost; got != costCap {
 		t.Errorf("cost = %d, want the cap %d", got, costCap)
 	}
 }

@@ -33,7 +33,7 @@ const (
 	// seconds; GraphiQL's introspection query is about 350 tokens.
 	maxParserTokens = 2000
 	maxQueryDepth   = 12
-	// The most nodes an operation may cost (graph.Cost): room for the
+	// The most nodes an operation may cost (graph.OperationLimits): room for the
 	// app's largest screen, the job actions with their lines (about 40,000
 	// at their bounds), and a few MB of answer at most.
 	maxCost          = 50000
