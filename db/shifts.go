@@ -280,15 +280,18 @@ WHERE picket_line_id = $1
   AND ($2::timestamptz IS NULL OR starts_at >= $2)
   AND ($3::timestamptz IS NULL OR starts_at < $3)
 ORDER BY starts_at, id
-LIMIT 500`
+LIMIT $4`
+
+// ShiftsOfLineLimit is the most shifts ShiftsOfLine returns.
+const ShiftsOfLineLimit = 500
 
 // ShiftsOfLine lists a line's shifts starting in [from, to), soonest first,
-// at most 500 of them.
+// at most ShiftsOfLineLimit of them.
 func (s *Store) ShiftsOfLine(ctx context.Context, actor Actor, lineID string, from, to *time.Time) (_ []*Shift, err error) {
 	defer wrap(&err, "ShiftsOfLine(%s)", lineID)
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, shiftsOfLineSQL, lineID, from, to)
+	rows, err := s.pool.Query(ctx, shiftsOfLineSQL, lineID, from, to, ShiftsOfLineLimit)
 	return collect(rows, err, scanShift)
 }

@@ -1501,7 +1501,7 @@ type JobAction {
   "How long before a shift's start members can no longer cancel their own sign-up."
   cancelCutoffMinutes: Int!
   picketLines: [PicketLine!]!
-  "Announcements to the whole job action, newest first."
+  "Announcements to the whole job action, newest first, at most 50."
   announcements: [Announcement!]!
 }
 
@@ -1534,9 +1534,9 @@ type PicketLine {
   geofenceMeters: Int!
   jobAction: JobAction!
   captains: [Member!]!
-  "Shifts of this line, soonest first, optionally only those starting in [from, to)."
+  "Shifts of this line, soonest first, optionally only those starting in [from, to); at most 500."
   shifts(from: Time, to: Time): [Shift!]!
-  "Announcements to this line, newest first; empty for members who can't see the address."
+  "Announcements to this line, newest first, at most 50; empty for members who can't see the address."
   announcements: [Announcement!]!
   """
   The cursor of the line's latest event. Load the line, then subscribe to

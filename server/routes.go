@@ -30,9 +30,14 @@ const (
 	// Validation time grows with the square of a document's fields, so the
 	// token limit keeps one anonymous request from holding a core for
 	// seconds; GraphiQL's introspection query is about 350 tokens.
-	maxParserTokens  = 2000
-	maxComplexity    = 1000
-	maxQueryDepth    = 12
+	maxParserTokens = 2000
+	maxQueryDepth   = 12
+	// The most nodes an operation may cost (graph.OperationLimits): room for the
+	// app's largest screen, the job actions with their lines (about 40,000
+	// at their bounds), and a few MB of answer at most.
+	maxCost          = 50000
+	maxAliases       = 30
+	maxRootFields    = 10
 	queryCacheSize   = 1000
 	readinessTimeout = 2 * time.Second
 
@@ -108,7 +113,7 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 		}
 		return next(ctx)
 	})
-	srv.Use(extension.FixedComplexityLimit(maxComplexity))
+	srv.Use(graph.CostLimit(graph.OperationLimits{MaxCost: maxCost, MaxAliases: maxAliases, MaxRootFields: maxRootFields}))
 	srv.Use(graph.DepthLimit(maxQueryDepth))
 	srv.Use(graph.InputCheck(schema.Schema()))
 	srv.SetErrorPresenter(graph.ErrorPresenter(func(ctx context.Context, err error) {
