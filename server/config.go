@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/auth"
 	"github.com/picketline/picketline/server/mail"
 	"github.com/picketline/picketline/server/push"
@@ -40,6 +41,8 @@ type config struct {
 	EventRetention time.Duration
 	// WSMaxSubscriptions caps the subscriptions of one websocket.
 	WSMaxSubscriptions int
+	// Limits are the rate limits and caps the store enforces.
+	Limits db.Limits
 	// FirebaseProjectID enables push through FCM; without it push
 	// notifications are only logged.
 	FirebaseProjectID string
@@ -88,7 +91,7 @@ type setting struct {
 // settings declares every variable, in the order of the README's table,
 // each bound to its field of c.
 func (c *config) settings() []setting {
-	d, m := push.DefaultConfig, mail.DefaultConfig
+	d, m, l := push.DefaultConfig, mail.DefaultConfig, db.DefaultLimits
 	return []setting{
 		{Name: "PORT", Default: "8080", Meaning: "HTTP port",
 			Var: count(&c.Port)},
@@ -118,6 +121,12 @@ func (c *config) settings() []setting {
 			Var: days(&c.EventRetention)},
 		{Name: "WS_MAX_SUBSCRIPTIONS", Default: "50", Meaning: "subscriptions allowed on one websocket",
 			Var: count(&c.WSMaxSubscriptions)},
+		{Name: "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR", Default: strconv.Itoa(l.LoginPerAddressPerHour), Meaning: "`requestLoginCode` calls, and apart from them `verifyLoginCode` calls, allowed per client address per hour (besides 5 requests per email per 15 minutes and 5 tries per code); past it they answer `RATE_LIMITED` with `retryAfterSeconds`, the same for members and strangers",
+			Var: count(&c.Limits.LoginPerAddressPerHour).atLeast(1)},
+		{Name: "MAX_DEVICES_PER_MEMBER", Default: strconv.Itoa(l.DevicesPerMember), Meaning: "push devices a member may register; registering one more forgets the one registered or seen longest ago",
+			Var: count(&c.Limits.DevicesPerMember).atLeast(1)},
+		{Name: "RATE_LIMIT_URGENT_PER_HOUR", Default: strconv.Itoa(l.UrgentPerHour), Meaning: "urgent announcements and coverage calls together, per poster (captain or coordinator alike) per hour, besides one coverage call per shift per 30 minutes; past it they answer `RATE_LIMITED` with `retryAfterSeconds`",
+			Var: count(&c.Limits.UrgentPerHour).atLeast(1)},
 		{Name: "LOGIN_CODE_SENDER", Default: "log", Meaning: "how login codes reach members: `smtp` (by email through `SMTP_URL`) or `log` (written to the server log, for development; `prod` refuses it)",
 			Var: choiceVar{p: &c.LoginCodeSender, allowed: []string{"log", "smtp"}}},
 		{Name: "SMTP_URL", Unset: "none", Meaning: "the mail server login emails go through: `smtp://user:password@host:port` (port 587 unless given; STARTTLS when the server offers it) or `smtps://user:password@host:port` (implicit TLS, port 465 unless given); user and password percent-encoded, and the password never sent in clear; required with `LOGIN_CODE_SENDER=smtp`",

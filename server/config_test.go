@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/mail"
 	"github.com/picketline/picketline/server/push"
 )
@@ -74,6 +75,7 @@ func TestConfigurationDefaults(t *testing.T) {
 		DrainTimeout:       15 * time.Second,
 		EventRetention:     7 * 24 * time.Hour,
 		WSMaxSubscriptions: 50,
+		Limits:             db.Limits{LoginPerAddressPerHour: 30, DevicesPerMember: 10, UrgentPerHour: 6},
 		Push:               push.Config{Rate: 6000, Concurrency: 32, MaxAttempts: 8, Lease: time.Minute, BaseBackoff: 2 * time.Second, Poll: time.Second, SendTimeout: 30 * time.Second},
 		LoginCodeSender:    "log",
 		LoginEmail:         mail.Config{MaxAttempts: 5, BaseBackoff: 5 * time.Second, Lease: 2 * time.Minute, Poll: time.Second, Concurrency: 8, SendTimeout: 30 * time.Second},
@@ -96,34 +98,37 @@ func TestStartupLineShowsEverySetting(t *testing.T) {
 	// What each variable is given, and what the line must show: every
 	// setting has a row, so a new one is checked for how it prints.
 	cases := map[string]struct{ given, shown string }{
-		"PORT":                           {"9090", "9090"},
-		"HOST":                           {"127.0.0.1", "127.0.0.1"},
-		"DATABASE_URL":                   {"postgres://picket:" + dbPassword + "@db.example:6432/strike?sslmode=disable", "postgres://picket@db.example:6432/strike"},
-		"DATABASE_MAX_CONNS":             {"24", "24"},
-		"DATABASE_STATEMENT_TIMEOUT":     {"1m30s", "1m30s"},
-		"JWT_SECRET":                     {jwtSecret, "(40 bytes)"},
-		"ALLOWED_ORIGINS":                {" https://a.example , https://b.example,", "https://a.example,https://b.example"},
-		"APP_ENV":                        {"dev", "dev"},
-		"DATA_DIR":                       {"/var/lib/picketline", "/var/lib/picketline"},
-		"LOG_LEVEL":                      {"warn", "WARN"},
-		"DRAIN_TIMEOUT_SECONDS":          {"20", "20"},
-		"UNREADY_DELAY_SECONDS":          {"5", "5"},
-		"EVENT_RETENTION_DAYS":           {"3", "3"},
-		"WS_MAX_SUBSCRIPTIONS":           {"10", "10"},
-		"LOGIN_CODE_SENDER":              {"smtp", "smtp"},
-		"SMTP_URL":                       {"smtp://mailer:" + smtpPass + "@smtp.union.example:587", "smtp://mailer:xxxxx@smtp.union.example:587"},
-		"SMTP_FROM":                      {"Picketline <no-reply@union.example>", "Picketline <no-reply@union.example>"},
-		"LOGIN_EMAIL_MAX_ATTEMPTS":       {"0", "1"},
-		"LOGIN_EMAIL_BACKOFF_MS":         {"250", "250"},
-		"FIREBASE_PROJECT_ID":            {"picketline-prod", "picketline-prod"},
-		"GOOGLE_APPLICATION_CREDENTIALS": {"/etc/picketline/firebase.json", "/etc/picketline/firebase.json"},
-		"FCM_ENDPOINT":                   {"http://fcm:" + fcmPass + "@127.0.0.1:9999", "http://fcm:xxxxx@127.0.0.1:9999"},
-		"PUSH_RATE":                      {"0", "1"},
-		"PUSH_CONCURRENCY":               {"16", "16"},
-		"PUSH_MAX_ATTEMPTS":              {"4", "4"},
-		"PUSH_BACKOFF_MS":                {"1500", "1500"},
-		"DEBUG_ADDR":                     {"127.0.0.1:6060", "127.0.0.1:6060"},
-		"METRICS_ADDR":                   {"127.0.0.1:9191", "127.0.0.1:9191"},
+		"PORT":                                  {"9090", "9090"},
+		"HOST":                                  {"127.0.0.1", "127.0.0.1"},
+		"DATABASE_URL":                          {"postgres://picket:" + dbPassword + "@db.example:6432/strike?sslmode=disable", "postgres://picket@db.example:6432/strike"},
+		"DATABASE_MAX_CONNS":                    {"24", "24"},
+		"DATABASE_STATEMENT_TIMEOUT":            {"1m30s", "1m30s"},
+		"JWT_SECRET":                            {jwtSecret, "(40 bytes)"},
+		"ALLOWED_ORIGINS":                       {" https://a.example , https://b.example,", "https://a.example,https://b.example"},
+		"APP_ENV":                               {"dev", "dev"},
+		"DATA_DIR":                              {"/var/lib/picketline", "/var/lib/picketline"},
+		"LOG_LEVEL":                             {"warn", "WARN"},
+		"DRAIN_TIMEOUT_SECONDS":                 {"20", "20"},
+		"UNREADY_DELAY_SECONDS":                 {"5", "5"},
+		"EVENT_RETENTION_DAYS":                  {"3", "3"},
+		"WS_MAX_SUBSCRIPTIONS":                  {"10", "10"},
+		"RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR": {"60", "60"},
+		"MAX_DEVICES_PER_MEMBER":                {"0", "1"},
+		"RATE_LIMIT_URGENT_PER_HOUR":            {"12", "12"},
+		"LOGIN_CODE_SENDER":                     {"smtp", "smtp"},
+		"SMTP_URL":                              {"smtp://mailer:" + smtpPass + "@smtp.union.example:587", "smtp://mailer:xxxxx@smtp.union.example:587"},
+		"SMTP_FROM":                             {"Picketline <no-reply@union.example>", "Picketline <no-reply@union.example>"},
+		"LOGIN_EMAIL_MAX_ATTEMPTS":              {"0", "1"},
+		"LOGIN_EMAIL_BACKOFF_MS":                {"250", "250"},
+		"FIREBASE_PROJECT_ID":                   {"picketline-prod", "picketline-prod"},
+		"GOOGLE_APPLICATION_CREDENTIALS":        {"/etc/picketline/firebase.json", "/etc/picketline/firebase.json"},
+		"FCM_ENDPOINT":                          {"http://fcm:" + fcmPass + "@127.0.0.1:9999", "http://fcm:xxxxx@127.0.0.1:9999"},
+		"PUSH_RATE":                             {"0", "1"},
+		"PUSH_CONCURRENCY":                      {"16", "16"},
+		"PUSH_MAX_ATTEMPTS":                     {"4", "4"},
+		"PUSH_BACKOFF_MS":                       {"1500", "1500"},
+		"DEBUG_ADDR":                            {"127.0.0.1:6060", "127.0.0.1:6060"},
+		"METRICS_ADDR":                          {"127.0.0.1:9191", "127.0.0.1:9191"},
 	}
 	env := map[string]string{}
 	want := map[string]string{}
