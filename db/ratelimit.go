@@ -90,6 +90,13 @@ func (s *Store) hit(ctx context.Context, tx pgx.Tx, key string, l Limit) error {
 	return nil
 }
 
+// hitUrgent counts one push that interrupts many members (an urgent
+// announcement or a coverage call) against its poster, whatever their role:
+// one counter for both kinds, so neither is a way around the other.
+func (s *Store) hitUrgent(ctx context.Context, tx pgx.Tx, poster Actor) error {
+	return s.hit(ctx, tx, "urgent:"+poster.MemberID, s.limits.urgent())
+}
+
 // limitKey builds a rate-limit key that does not reveal the value it counts.
 func limitKey(kind, value string) string {
 	sum := sha256.Sum256([]byte(value))
