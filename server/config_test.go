@@ -115,6 +115,7 @@ func TestStartupLineShowsEverySetting(t *testing.T) {
 		"RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR": {"60", "60"},
 		"MAX_DEVICES_PER_MEMBER":                {"0", "1"},
 		"RATE_LIMIT_URGENT_PER_HOUR":            {"12", "12"},
+		"TRUSTED_PROXIES":                       {" 10.0.0.0/8 , 192.0.2.10,::ffff:198.51.100.1", "10.0.0.0/8,192.0.2.10/32,198.51.100.1/32"},
 		"LOGIN_CODE_SENDER":                     {"smtp", "smtp"},
 		"SMTP_URL":                              {"smtp://mailer:" + smtpPass + "@smtp.union.example:587", "smtp://mailer:xxxxx@smtp.union.example:587"},
 		"SMTP_FROM":                             {"Picketline <no-reply@union.example>", "Picketline <no-reply@union.example>"},

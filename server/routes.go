@@ -50,9 +50,10 @@ func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store
 	gql := newGraphQL(cfg, log, m, store, tokens, authn, rt)
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /graphql", requireReady(ready, limitBody(authn.Middleware(graph.LoaderMiddleware(store, gql)))))
+	clientAddr := cfg.TrustedProxies.Middleware
+	mux.Handle("POST /graphql", requireReady(ready, limitBody(clientAddr(authn.Middleware(graph.LoaderMiddleware(store, gql))))))
 	// Websockets authenticate in connection_init, not on the upgrade.
-	mux.Handle("GET /graphql", requireReady(ready, withConnSlot(gql)))
+	mux.Handle("GET /graphql", requireReady(ready, clientAddr(withConnSlot(gql))))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", readyz(ready, store))
 	if cfg.dev() {
