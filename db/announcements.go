@@ -52,7 +52,8 @@ RETURNING ` + announcementColumns
 )
 
 // PostAnnouncement posts to one line (its captains and coordinators) or to a
-// whole job action (coordinators).
+// whole job action (coordinators). An urgent one counts against the
+// poster's Limits.UrgentPerHour, shared with coverage calls.
 func (s *Store) PostAnnouncement(ctx context.Context, actor Actor, in NewAnnouncement) (a *Announcement, err error) {
 	defer wrap(&err, "PostAnnouncement")
 	if err := actor.requireMember(); err != nil {
@@ -96,6 +97,11 @@ func (s *Store) PostAnnouncement(ctx context.Context, actor Actor, in NewAnnounc
 			}
 			if !exists {
 				return errNotFound("job action")
+			}
+		}
+		if in.Urgent {
+			if err := s.hitUrgent(ctx, tx, actor); err != nil {
+				return err
 			}
 		}
 		a, err = scanAnnouncement(tx.QueryRow(ctx, insertAnnouncementSQL, in.PicketLineID, in.JobActionID, actor.MemberID, in.Body, in.Urgent, s.clock.Now()))

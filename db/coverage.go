@@ -27,7 +27,9 @@ WHERE NOT EXISTS (
 
 // CallForCoverage asks members free at the time of an understaffed shift to
 // take it, by push notification, and returns how many members it reached.
-// The line's captains and coordinators only.
+// The line's captains and coordinators only. Besides CoverageCallLimit per
+// shift, each call counts against the poster's Limits.UrgentPerHour, shared
+// with urgent announcements.
 func (s *Store) CallForCoverage(ctx context.Context, actor Actor, shiftID, message string) (n int, err error) {
 	defer wrap(&err, "CallForCoverage(%s)", shiftID)
 	if err := actor.requireMember(); err != nil {
@@ -62,6 +64,9 @@ func (s *Store) CallForCoverage(ctx context.Context, actor Actor, shiftID, messa
 			return errConflict("this shift is full")
 		}
 		if err := s.hit(ctx, tx, "coverage:"+shiftID, CoverageCallLimit); err != nil {
+			return err
+		}
+		if err := s.hitUrgent(ctx, tx, actor); err != nil {
 			return err
 		}
 		audience, err := queryStrings(ctx, tx, coverageAudienceSQL, sh.StartsAt, sh.EndsAt)

@@ -50,8 +50,24 @@ VALUES ($1, $2, $3, $4, $5, $5)
 ON CONFLICT (token) DO UPDATE SET member_id = $2, session_id = $3, platform = $4, last_seen_at = $5
 RETURNING ` + deviceColumns
 
+const (
+	// Registrations of one member take turns, so two at once cannot both
+	// count the devices before either adds its own and leave one too many.
+	lockMemberDevicesSQL = `SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE`
+	// forgetExtraDevicesSQL keeps the member's $3 newest devices, token $2
+	// (the one being registered) always among them; newest is the one
+	// registered or seen last.
+	forgetExtraDevicesSQL = `
+DELETE FROM devices WHERE member_id = $1 AND token <> $2 AND token NOT IN (
+    SELECT token FROM devices WHERE member_id = $1 AND token <> $2
+    ORDER BY last_seen_at DESC, created_at DESC, token LIMIT $3 - 1)
+RETURNING token`
+)
+
 // RegisterDevice records the caller's push token. Apps register at every
-// start, which also keeps the token from being purged as stale.
+// start, which also keeps the token from being purged as stale. A member
+// keeps at most Limits.DevicesPerMember devices: one more forgets those
+// registered or seen longest ago, with their unsent notifications.
 func (s *Store) RegisterDevice(ctx context.Context, actor Actor, token string, platform DevicePlatform) (d *Device, err error) {
 	defer wrap(&err, "RegisterDevice")
 	if err := actor.requireMember(); err != nil {
@@ -69,13 +85,28 @@ func (s *Store) RegisterDevice(ctx context.Context, actor Actor, token string, p
 		session = &actor.SessionID
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, lockMemberDevicesSQL, actor.MemberID); err != nil {
+			return err
+		}
 		// A token that moved to another member must not carry the previous
 		// member's notifications.
 		if _, err := tx.Exec(ctx, cancelDevicePushSQL, token, actor.MemberID); err != nil {
 			return err
 		}
 		d, err = scanDevice(tx.QueryRow(ctx, registerDeviceSQL, token, actor.MemberID, session, platform, s.clock.Now()))
-		return err
+		if err != nil {
+			return err
+		}
+		forgotten, err := queryStrings(ctx, tx, forgetExtraDevicesSQL, actor.MemberID, token, s.limits.DevicesPerMember)
+		if err != nil {
+			return err
+		}
+		for _, t := range forgotten {
+			if _, err := tx.Exec(ctx, cancelDevicePushSQL, t, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return d, err
 }

@@ -113,7 +113,7 @@ func TestLoginEmailIsQueuedWithTheCodeSealed(t *testing.T) {
 			t.Fatalf("the outbox row holds %q: %s", secret, row)
 		}
 	}
-	if _, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, e.Code); err != nil {
+	if _, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, e.Code, "192.0.2.1"); err != nil {
 		t.Fatalf("the emailed code does not sign in: %v", err)
 	}
 }
@@ -271,7 +271,7 @@ func TestNewerCodeSupersedesTheUnsentEmail(t *testing.T) {
 	if len(emails) != 1 {
 		t.Fatalf("claimed %+v, want the newest email only", emails)
 	}
-	if _, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, emails[0].Code); err != nil {
+	if _, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, emails[0].Code, "192.0.2.1"); err != nil {
 		t.Fatalf("the newest email's code: %v", err)
 	}
 }

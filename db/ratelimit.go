@@ -11,6 +11,49 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// Limits are the caps a deployment may tune, set once at start (see
+// SetLimits); every use-case that enforces one reads it from here.
+type Limits struct {
+	// LoginPerAddressPerHour caps requestLoginCode and, counted apart,
+	// verifyLoginCode per client address per hour.
+	LoginPerAddressPerHour int
+	// DevicesPerMember caps a member's registered devices: registering one
+	// more forgets the one registered or seen longest ago.
+	DevicesPerMember int
+	// UrgentPerHour caps urgent announcements and coverage calls together,
+	// per poster per hour.
+	UrgentPerHour int
+}
+
+// DefaultLimits are the limits of a store nobody tuned.
+var DefaultLimits = Limits{LoginPerAddressPerHour: 30, DevicesPerMember: 10, UrgentPerHour: 6}
+
+// SetLimits replaces the store's limits; a value below 1 keeps its default.
+// Call it before the store serves.
+func (s *Store) SetLimits(l Limits) {
+	d := DefaultLimits
+	pick := func(v, def int) int {
+		if v < 1 {
+			return def
+		}
+		return v
+	}
+	s.limits = Limits{
+		LoginPerAddressPerHour: pick(l.LoginPerAddressPerHour, d.LoginPerAddressPerHour),
+		DevicesPerMember:       pick(l.DevicesPerMember, d.DevicesPerMember),
+		UrgentPerHour:          pick(l.UrgentPerHour, d.UrgentPerHour),
+	}
+}
+
+// Limits returns the store's limits.
+func (s *Store) Limits() Limits { return s.limits }
+
+func (l Limits) loginPerAddress() Limit {
+	return Limit{Max: l.LoginPerAddressPerHour, Window: time.Hour}
+}
+
+func (l Limits) urgent() Limit { return Limit{Max: l.UrgentPerHour, Window: time.Hour} }
+
 // Limit is a fixed-window rate limit: at most Max hits per Window.
 type Limit struct {
 	Max    int
@@ -45,6 +88,13 @@ func (s *Store) hit(ctx context.Context, tx pgx.Tx, key string, l Limit) error {
 		}
 	}
 	return nil
+}
+
+// hitUrgent counts one push that interrupts many members (an urgent
+// announcement or a coverage call) against its poster, whatever their role:
+// one counter for both kinds, so neither is a way around the other.
+func (s *Store) hitUrgent(ctx context.Context, tx pgx.Tx, poster Actor) error {
+	return s.hit(ctx, tx, "urgent:"+poster.MemberID, s.limits.urgent())
 }
 
 // limitKey builds a rate-limit key that does not reveal the value it counts.

@@ -20,12 +20,10 @@ const (
 	SessionTTL           = 30 * 24 * time.Hour
 )
 
-// Rate limits on asking for login codes, counted per email (members and
-// strangers alike, so the limit reveals nothing) and per client address.
-var (
-	LoginCodeEmailLimit   = Limit{Max: 5, Window: 15 * time.Minute}
-	LoginCodeAddressLimit = Limit{Max: 30, Window: 15 * time.Minute}
-)
+// LoginCodeEmailLimit limits asking for login codes per email, members and
+// strangers alike, so the limit reveals nothing. The per-address limits are
+// the store's Limits.LoginPerAddressPerHour.
+var LoginCodeEmailLimit = Limit{Max: 5, Window: 15 * time.Minute}
 
 // Session is a signed-in member's session with its current refresh token.
 type Session struct {
@@ -89,7 +87,7 @@ func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) 
 		if err := s.hit(ctx, tx, limitKey("login-email", email), LoginCodeEmailLimit); err != nil {
 			return err
 		}
-		if err := s.hit(ctx, tx, limitKey("login-addr", clientAddr), LoginCodeAddressLimit); err != nil {
+		if err := s.hit(ctx, tx, limitKey("login-addr", clientAddr), s.limits.loginPerAddress()); err != nil {
 			return err
 		}
 		var memberID string
@@ -134,9 +132,11 @@ FOR UPDATE OF lc`
 
 // VerifyLoginCode exchanges a login code for a new session. Wrong, expired,
 // used and unknown codes all fail the same way; each wrong try counts against
-// the code's attempts even though the call fails. It takes no actor: the
-// code is the credential.
-func (s *Store) VerifyLoginCode(ctx context.Context, email, code string) (sess *Session, err error) {
+// the code's attempts even though the call fails. Every try also counts
+// against clientAddr, the caller's network address, before the email is
+// looked up, so the refusal is the same for members and strangers. It
+// takes no actor: the code is the credential.
+func (s *Store) VerifyLoginCode(ctx context.Context, email, code, clientAddr string) (sess *Session, err error) {
 	defer wrap(&err, "VerifyLoginCode")
 	email, err = NormalizeEmail("email", email)
 	if err != nil {
@@ -145,6 +145,9 @@ func (s *Store) VerifyLoginCode(ctx context.Context, email, code string) (sess *
 	var wrong bool
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		wrong, sess = false, nil
+		if err := s.hit(ctx, tx, limitKey("verify-addr", clientAddr), s.limits.loginPerAddress()); err != nil {
+			return err
+		}
 		var (
 			codeID   int64
 			hash     []byte

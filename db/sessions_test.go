@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
 )
@@ -16,7 +17,7 @@ func TestLoginCodeSignsInOnce(t *testing.T) {
 	if len(code) != 6 {
 		t.Fatalf("login code %q", code)
 	}
-	sess, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, code)
+	sess, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, code, "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func TestLoginCodeSignsInOnce(t *testing.T) {
 	if actor.MemberID != m.ID || actor.Role != db.RoleMember {
 		t.Fatalf("actor %+v", actor)
 	}
-	_, err = b.Store.VerifyLoginCode(b.Ctx, m.Email, code)
+	_, err = b.Store.VerifyLoginCode(b.Ctx, m.Email, code, "192.0.2.1")
 	dbtest.WantCode(t, err, db.CodeUnauthenticated)
 }
 
@@ -52,7 +53,7 @@ func TestLoginCodeExpiresAfterTenMinutes(t *testing.T) {
 	m := b.Member(db.RoleMember)
 	code := requestCode(t, b, m.Email)
 	b.Clock.Advance(10*time.Minute + time.Second)
-	_, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, code)
+	_, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, code, "192.0.2.1")
 	dbtest.WantCode(t, err, db.CodeUnauthenticated)
 }
 
@@ -65,10 +66,10 @@ func TestLoginCodeAllowsFiveAttempts(t *testing.T) {
 		wrong = "111111"
 	}
 	for range 5 {
-		_, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, wrong)
+		_, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, wrong, "192.0.2.1")
 		dbtest.WantCode(t, err, db.CodeUnauthenticated)
 	}
-	_, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, code)
+	_, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, code, "192.0.2.1")
 	dbtest.WantCode(t, err, db.CodeUnauthenticated)
 }
 
@@ -78,10 +79,10 @@ func TestOnlyTheNewestLoginCodeWorks(t *testing.T) {
 	old := requestCode(t, b, m.Email)
 	fresh := requestCode(t, b, m.Email)
 	if old != fresh {
-		_, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, old)
+		_, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, old, "192.0.2.1")
 		dbtest.WantCode(t, err, db.CodeUnauthenticated)
 	}
-	if _, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, fresh); err != nil {
+	if _, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, fresh, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -124,17 +125,65 @@ func TestLoginCodeRequestsAreRateLimited(t *testing.T) {
 
 func TestLoginCodeRequestsAreRateLimitedPerAddress(t *testing.T) {
 	b := setup(t)
-	for i := range db.LoginCodeAddressLimit.Max {
-		err := b.Store.RequestLoginCode(b.Ctx, "someone"+string(rune('a'+i%26))+string(rune('a'+i/26))+"@example.org", "198.51.100.7")
-		if err != nil {
-			t.Fatal(err)
+	b.Store.SetLimits(db.Limits{LoginPerAddressPerHour: 3})
+	member := b.Member(db.RoleMember).Email
+	for i, email := range []string{member, "stranger1@example.org", "stranger2@example.org"} {
+		if err := b.Store.RequestLoginCode(b.Ctx, email, "198.51.100.7"); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
 		}
 	}
-	err := b.Store.RequestLoginCode(b.Ctx, "last@example.org", "198.51.100.7")
-	dbtest.WantCode(t, err, db.CodeRateLimited)
-	err = b.Store.RequestLoginCode(b.Ctx, "last@example.org", "198.51.100.8")
-	if err != nil {
-		t.Fatal(err)
+	// Past the limit a member and a stranger get the same refusal.
+	var refusals []*db.Error
+	for _, email := range []string{b.Member(db.RoleMember).Email, "last@example.org"} {
+		err := b.Store.RequestLoginCode(b.Ctx, email, "198.51.100.7")
+		refusals = append(refusals, dbtest.WantCode(t, err, db.CodeRateLimited))
+	}
+	if diff := cmp.Diff(shown(refusals[0]), shown(refusals[1])); diff != "" {
+		t.Fatalf("a member's refusal differs from a stranger's (-member +stranger):\n%s", diff)
+	}
+	if s := refusals[0].RetryAfterSeconds; s <= 0 || s > 3600 {
+		t.Fatalf("retryAfterSeconds %d, want 1 to 3600", s)
+	}
+	if err := b.Store.RequestLoginCode(b.Ctx, "last@example.org", "198.51.100.8"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	b.Clock.Advance(time.Hour)
+	if err := b.Store.RequestLoginCode(b.Ctx, "last@example.org", "198.51.100.7"); err != nil {
+		t.Fatalf("an hour later: %v", err)
+	}
+}
+
+func TestLoginCodeVerificationsAreRateLimitedPerAddress(t *testing.T) {
+	b := setup(t)
+	b.Store.SetLimits(db.Limits{LoginPerAddressPerHour: 3})
+	m := b.Member(db.RoleMember)
+	code := requestCode(t, b, m.Email)
+	const addr = "198.51.100.7"
+	tries := []struct{ email, code string }{{m.Email, wrongCode(code)}, {"stranger@example.org", code}, {"stranger@example.org", wrongCode(code)}}
+	for i, try := range tries {
+		_, err := b.Store.VerifyLoginCode(b.Ctx, try.email, try.code, addr)
+		if db.ErrorCode(err) != db.CodeUnauthenticated {
+			t.Fatalf("try %d: %v, want UNAUTHENTICATED", i+1, err)
+		}
+	}
+	// Past the limit even the right code is refused, the same way as a
+	// stranger's, and before the email is looked up.
+	_, errMember := b.Store.VerifyLoginCode(b.Ctx, m.Email, code, addr)
+	_, errStranger := b.Store.VerifyLoginCode(b.Ctx, "stranger@example.org", code, addr)
+	member, stranger := dbtest.WantCode(t, errMember, db.CodeRateLimited), dbtest.WantCode(t, errStranger, db.CodeRateLimited)
+	if diff := cmp.Diff(shown(member), shown(stranger)); diff != "" {
+		t.Fatalf("a member's refusal differs from a stranger's (-member +stranger):\n%s", diff)
+	}
+	if s := member.RetryAfterSeconds; s <= 0 || s > 3600 {
+		t.Fatalf("retryAfterSeconds %d, want 1 to 3600", s)
+	}
+	// Requests for codes are counted apart from tries of them.
+	if err := b.Store.RequestLoginCode(b.Ctx, "stranger@example.org", addr); err != nil {
+		t.Fatalf("a request from the address: %v", err)
+	}
+	b.Clock.Advance(time.Hour)
+	if _, err := b.Store.VerifyLoginCode(b.Ctx, m.Email, code, addr); db.ErrorCode(err) != db.CodeUnauthenticated {
+		t.Fatalf("an hour later, the expired code: %v, want UNAUTHENTICATED", err)
 	}
 }
 
@@ -184,4 +233,15 @@ func TestUnknownRefreshTokenIsRefused(t *testing.T) {
 	b := setup(t)
 	_, err := b.Store.RefreshSession(b.Ctx, "made-up")
 	dbtest.WantCode(t, err, db.CodeUnauthenticated)
+}
+
+// wrongCode is a login code of six digits that is not code.
+func wrongCode(code string) string {
+	last := code[len(code)-1] - '0'
+	return code[:len(code)-1] + string(rune('0'+(last+1)%10))
+}
+
+// shown is what a client sees of an error.
+func shown(e *db.Error) map[string]any {
+	return map[string]any{"code": e.Code, "field": e.Field, "message": e.Message, "retryAfterSeconds": e.RetryAfterSeconds}
 }

@@ -28,6 +28,7 @@ type Store struct {
 	codeSeal cipher.AEAD
 	// fanOutBatch: see SetFanOutBatch.
 	fanOutBatch int
+	limits      Limits
 }
 
 // NewStore returns a Store on pool. pepper must be secret and stable across
@@ -36,7 +37,7 @@ func NewStore(pool *pgxpool.Pool, clock Clock, pepper []byte) *Store {
 	if clock == nil {
 		clock = WallClock()
 	}
-	return &Store{pool: pool, clock: clock, pepper: pepper, codeSeal: newCodeSeal(pepper), notifier: noNotifier{}, fanOutBatch: DefaultFanOutBatch}
+	return &Store{pool: pool, clock: clock, pepper: pepper, codeSeal: newCodeSeal(pepper), notifier: noNotifier{}, fanOutBatch: DefaultFanOutBatch, limits: DefaultLimits}
 }
 
 // Pool returns the connection pool, for health checks.

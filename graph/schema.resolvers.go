@@ -84,7 +84,7 @@ func (r *mutationResolver) RequestLoginCode(ctx context.Context, email string) (
 
 // VerifyLoginCode is the resolver for the verifyLoginCode field.
 func (r *mutationResolver) VerifyLoginCode(ctx context.Context, email string, code string) (*model.AuthPayload, error) {
-	sess, err := r.Store.VerifyLoginCode(ctx, email, code)
+	sess, err := r.Store.VerifyLoginCode(ctx, email, code, db.ClientAddr(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/auth"
@@ -319,21 +320,67 @@ func TestLoginCodeRequestsAreRateLimited(t *testing.T) {
 		t.Parallel()
 		for range 2 {
 			// Each try has a server of its own, so its counters start at zero.
-			s := startServer(t)
-			var last *gqlResponse
+			s := startServer(t, func(env map[string]string) { env["RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR"] = "3" })
+			m := s.addMember(t, db.RoleMember)
+			var fourth, strangerFourth *gqlResponse
 			ok := sameWindow(func() {
-				for i := range db.LoginCodeAddressLimit.Max {
-					if r := request(t, s, fmt.Sprintf("someone%d@example.org", i)); r.Code() != "" {
+				for i, email := range []string{m.Email, "someone1@example.org", "someone2@example.org"} {
+					if r := request(t, s, email); r.Code() != "" {
 						t.Fatalf("request %d: %s", i+1, r)
 					}
 				}
-				last = request(t, s, "one-more@example.org")
+				fourth, strangerFourth = request(t, s, m.Email), request(t, s, "one-more@example.org")
 			})
 			if ok {
-				wantLimited(t, last)
+				wantLimitedWithin(t, fourth, time.Hour)
+				if diff := cmp.Diff(string(fourth.Body), string(strangerFourth.Body)); diff != "" {
+					t.Fatalf("a member's refusal differs from a stranger's (-member +stranger):\n%s", diff)
+				}
 				return
 			}
 		}
 		t.Fatalf("both tries crossed a rate-limit window")
 	})
+}
+
+// wantLimitedWithin fails unless r is RATE_LIMITED, without data, asking
+// to retry within window.
+func wantLimitedWithin(t *testing.T, r *gqlResponse, window time.Duration) {
+	t.Helper()
+	if r.Code() != "RATE_LIMITED" || r.HasData() {
+		t.Fatalf("got %s, want RATE_LIMITED", r)
+	}
+	if s := r.Errors[0].Extensions.RetryAfterSeconds; s <= 0 || s > int(window/time.Second) {
+		t.Fatalf("retryAfterSeconds %d, want 1 to %d", s, int(window/time.Second))
+	}
+}
+
+func TestLoginCodeVerificationsAreRateLimitedPerAddress(t *testing.T) {
+	t.Parallel()
+	verify := func(t *testing.T, s *testServer, email, code string) *gqlResponse {
+		return s.gql(t, "", `mutation($e: String!, $c: String!) { verifyLoginCode(email: $e, code: $c) { accessToken } }`,
+			map[string]any{"e": email, "c": code})
+	}
+	for range 2 {
+		s := startServer(t, func(env map[string]string) { env["RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR"] = "3" })
+		m := s.addMember(t, db.RoleMember)
+		code := s.requestCode(t, m.Email)
+		start := time.Now()
+		for i, email := range []string{m.Email, "stranger@example.org", "stranger@example.org"} {
+			if r := verify(t, s, email, wrongCode(code)); r.Code() != "UNAUTHENTICATED" {
+				t.Fatalf("try %d: %s, want UNAUTHENTICATED", i+1, r)
+			}
+		}
+		member, stranger := verify(t, s, m.Email, code), verify(t, s, "stranger@example.org", code)
+		if !time.Now().Truncate(time.Hour).Equal(start.Truncate(time.Hour)) {
+			continue
+		}
+		// Past the limit even the right code is refused, as a stranger is.
+		wantLimitedWithin(t, member, time.Hour)
+		if diff := cmp.Diff(string(member.Body), string(stranger.Body)); diff != "" {
+			t.Fatalf("a member's refusal differs from a stranger's (-member +stranger):\n%s", diff)
+		}
+		return
+	}
+	t.Fatalf("both tries crossed a rate-limit window")
 }

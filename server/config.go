@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/auth"
 	"github.com/picketline/picketline/server/mail"
 	"github.com/picketline/picketline/server/push"
@@ -40,6 +41,11 @@ type config struct {
 	EventRetention time.Duration
 	// WSMaxSubscriptions caps the subscriptions of one websocket.
 	WSMaxSubscriptions int
+	// Limits are the rate limits and caps the store enforces.
+	Limits db.Limits
+	// TrustedProxies are the peers whose forwarding headers name the
+	// client address.
+	TrustedProxies auth.TrustedProxies
 	// FirebaseProjectID enables push through FCM; without it push
 	// notifications are only logged.
 	FirebaseProjectID string
@@ -98,7 +104,7 @@ type setting struct {
 // settings declares every variable, in the order of the README's table,
 // each bound to its field of c.
 func (c *config) settings() []setting {
-	d, m := push.DefaultConfig, mail.DefaultConfig
+	d, m, l := push.DefaultConfig, mail.DefaultConfig, db.DefaultLimits
 	return []setting{
 		{Name: "PORT", Default: "8080", Meaning: "HTTP port",
 			Var: count(&c.Port)},
@@ -128,6 +134,14 @@ func (c *config) settings() []setting {
 			Var: days(&c.EventRetention)},
 		{Name: "WS_MAX_SUBSCRIPTIONS", Default: "50", Meaning: "subscriptions allowed on one websocket",
 			Var: count(&c.WSMaxSubscriptions)},
+		{Name: "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR", Default: strconv.Itoa(l.LoginPerAddressPerHour), Meaning: "`requestLoginCode` calls, and apart from them `verifyLoginCode` calls, allowed per client address per hour (besides 5 requests per email per 15 minutes and 5 tries per code); past it they answer `RATE_LIMITED` with `retryAfterSeconds`, the same for members and strangers",
+			Var: count(&c.Limits.LoginPerAddressPerHour).atLeast(1)},
+		{Name: "MAX_DEVICES_PER_MEMBER", Default: strconv.Itoa(l.DevicesPerMember), Meaning: "push devices a member may register; registering one more forgets the one registered or seen longest ago",
+			Var: count(&c.Limits.DevicesPerMember).atLeast(1)},
+		{Name: "RATE_LIMIT_URGENT_PER_HOUR", Default: strconv.Itoa(l.UrgentPerHour), Meaning: "urgent announcements and coverage calls together, per poster (captain or coordinator alike) per hour, besides one coverage call per shift per 30 minutes; past it they answer `RATE_LIMITED` with `retryAfterSeconds`",
+			Var: count(&c.Limits.UrgentPerHour).atLeast(1)},
+		{Name: "TRUSTED_PROXIES", Unset: "none", Meaning: "comma-separated IP addresses and CIDR prefixes (e.g. `10.0.0.0/8,192.0.2.10`) of the load balancers in front of the server; from these peers only, the client address the per-address limits count (over HTTP and websockets) is the rightmost hop of `X-Forwarded-For` (or, without it, of `Forwarded`'s `for=`) not itself listed, so the proxies must append to the header they set",
+			Var: proxiesVar{&c.TrustedProxies}},
 		{Name: "LOGIN_CODE_SENDER", Default: "log", Meaning: "how login codes reach members: `smtp` (by email through `SMTP_URL`) or `log` (written to the server log, for development; `prod` refuses it)",
 			Var: choiceVar{p: &c.LoginCodeSender, allowed: []string{"log", "smtp"}}},
 		{Name: "SMTP_URL", Unset: "none", Meaning: "the mail server login emails go through: `smtp://user:password@host:port` (port 587 unless given; STARTTLS required, except to a server on this host) or `smtps://user:password@host:port` (implicit TLS, port 465 unless given); user and password percent-encoded, and the password never sent in clear; required with `LOGIN_CODE_SENDER=smtp`",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/picketline/picketline/server/auth"
 	"github.com/picketline/picketline/server/mail"
 )
 
@@ -212,3 +213,21 @@ func (d databaseVar) String() string {
 	u := url.URL{Scheme: "postgres", User: url.User(cfg.User), Host: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), Path: "/" + cfg.Database}
 	return u.String()
 }
+
+// proxiesVar is a comma-separated list of IP addresses and CIDR prefixes.
+type proxiesVar struct{ p *auth.TrustedProxies }
+
+func (v proxiesVar) Set(name, s string) error {
+	var items []string
+	if err := (listVar{&items}).Set(name, s); err != nil {
+		return err
+	}
+	proxies, err := auth.ParseTrustedProxies(items)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	*v.p = proxies
+	return nil
+}
+
+func (v proxiesVar) String() string { return v.p.String() }

@@ -54,9 +54,10 @@ func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store
 	gql := newGraphQL(cfg, log, m, store, tokens, authn, rt)
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /graphql", requireReady(ready, checkBody(int64(cfg.MaxBodyBytes), authn.Middleware(graph.LoaderMiddleware(store, gql)))))
+	clientAddr := cfg.TrustedProxies.Middleware
+	mux.Handle("POST /graphql", requireReady(ready, checkBody(int64(cfg.MaxBodyBytes), clientAddr(authn.Middleware(graph.LoaderMiddleware(store, gql))))))
 	// Websockets authenticate in connection_init, not on the upgrade.
-	mux.Handle("GET /graphql", requireReady(ready, websocketsOnly(withConnSlot(gql))))
+	mux.Handle("GET /graphql", requireReady(ready, websocketsOnly(clientAddr(withConnSlot(gql)))))
 	mux.HandleFunc("/graphql", methodNotAllowed)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", readyz(ready, store))

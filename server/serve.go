@@ -61,6 +61,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// every rule about time reads the same one.
 	clock := db.WallClock()
 	store := db.NewStore(pool, clock, pepper(cfg.JWTSecret))
+	store.SetLimits(cfg.Limits)
 	rt := newRealtime(store, clock, pool, log)
 	store.SetNotifier(rt.notifier)
 	sender, err := newPushSender(ctx, cfg, clock, log)

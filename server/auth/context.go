@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -53,9 +52,6 @@ func (a *Authenticator) Actor(ctx context.Context, header string) (db.Actor, tim
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			ctx = db.WithClientAddr(ctx, host)
-		}
 		if h := r.Header.Get("Authorization"); h != "" {
 			actor, _, err := a.Actor(ctx, h)
 			if errors.Is(err, ErrInvalidToken) {

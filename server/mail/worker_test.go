@@ -169,7 +169,7 @@ func (f *fixture) signIn(m *db.Member, msg *mailtest.Message) string {
 	if code == "" {
 		f.T.Fatalf("no code in the email:\n%s", msg.Text)
 	}
-	if _, err := f.Store.VerifyLoginCode(f.Ctx, m.Email, code); err != nil {
+	if _, err := f.Store.VerifyLoginCode(f.Ctx, m.Email, code, "192.0.2.1"); err != nil {
 		f.T.Fatalf("the emailed code %s does not sign in: %v", code, err)
 	}
 	return code

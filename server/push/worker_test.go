@@ -30,6 +30,9 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	t.Parallel()
 	f := &fixture{Bundle: dbtest.Setup(t), fcm: newFakeFCM(t)}
+	// Many messages are most easily made as many devices of one member,
+	// more than a member may keep in service.
+	f.Store.SetLimits(db.Limits{DevicesPerMember: 1000})
 	var err error
 	if f.sender, err = NewFCM(f.Ctx, f.Clock, "test-project", f.fcm.URL+"/v1", true); err != nil {
 		t.Fatal(err)
