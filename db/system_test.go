@@ -211,12 +211,26 @@ func TestSystemUseCasesSayTheyAreForTheSystem(t *testing.T) {
 // functions that call requireSystem.
 func systemFuncs(t *testing.T) map[string]*ast.FuncDecl {
 	t.Helper()
+	out := map[string]*ast.FuncDecl{}
+	for _, fn := range sourceFuncs(t) {
+		if callsRequireSystem(fn.Body) {
+			out[fn.Name.Name] = fn
+		}
+	}
+	return out
+}
+
+// sourceFuncs parses the package's non-test source, doc comments included,
+// and returns its functions that have a body, for the tests that hold
+// every use-case to a rule.
+func sourceFuncs(t *testing.T) []*ast.FuncDecl {
+	t.Helper()
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fset := token.NewFileSet()
-	out := map[string]*ast.FuncDecl{}
+	var out []*ast.FuncDecl
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {
 			continue
@@ -226,8 +240,8 @@ func systemFuncs(t *testing.T) map[string]*ast.FuncDecl {
 			t.Fatal(err)
 		}
 		for _, d := range f.Decls {
-			if fn, ok := d.(*ast.FuncDecl); ok && fn.Body != nil && callsRequireSystem(fn.Body) {
-				out[fn.Name.Name] = fn
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Body != nil {
+				out = append(out, fn)
 			}
 		}
 	}

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -96,29 +92,14 @@ func TestCancelledRequestIsNotUnavailable(t *testing.T) {
 // where a timed-out statement becomes UNAVAILABLE.
 func TestEveryUseCaseReturnsThroughWrap(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
 	checked := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
+	for _, fn := range sourceFuncs(t) {
+		if fn.Recv == nil || !fn.Name.IsExported() || !takesContext(fn) {
 			continue
 		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range f.Decls {
-			fn, ok := d.(*ast.FuncDecl)
-			if !ok || fn.Recv == nil || !fn.Name.IsExported() || fn.Body == nil || !takesContext(fn) {
-				continue
-			}
-			checked++
-			if !defersWrap(fn.Body) {
-				t.Errorf("%s (%s) does not defer wrap", fn.Name.Name, name)
-			}
+		checked++
+		if !defersWrap(fn.Body) {
+			t.Errorf("%s does not defer wrap", fn.Name.Name)
 		}
 	}
 	if checked == 0 {
