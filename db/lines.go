@@ -168,11 +168,8 @@ func (s *Store) PicketLinesOfJobAction(ctx context.Context, actor Actor, jobActi
 // Lines on which the actor holds a sign-up that is not cancelled, or which
 // they captain: there they may see the street address.
 const linesKnownToMemberSQL = `
-SELECT picket_line_id FROM captains WHERE member_id = $1 AND picket_line_id = ANY($2)
-UNION
-SELECT sh.picket_line_id
-FROM signups s JOIN shifts sh ON sh.id = s.shift_id
-WHERE s.member_id = $1 AND s.status <> 'CANCELLED' AND sh.picket_line_id = ANY($2)`
+SELECT watch_line FROM unnest($2::uuid[]) AS l(watch_line), (SELECT $1::uuid AS watch_member) AS m
+WHERE ` + takesPartSQL
 
 // AddressVisibility tells, for each line id, whether the actor may see its
 // street address: coordinators and the line's captains always, members once

@@ -11,14 +11,34 @@ type Notifier interface {
 	PushQueued()
 	// LoginEmailQueued says the login email outbox has a new email.
 	LoginEmailQueued()
+	// RightsChanged says what these members may see or do changed: a role,
+	// a sign-up or a captaincy. Their open subscriptions are checked again.
+	RightsChanged(memberIDs ...string)
+	// SessionsEnded says these sessions were revoked: their sockets close.
+	SessionsEnded(sessionIDs ...string)
 }
 
-type noNotifier struct{}
+// NoNotifier tells nobody anything: the notifier of a store nobody set one
+// on. Embed it in a Notifier that cares about some changes only.
+type NoNotifier struct{}
 
-func (noNotifier) LinesChanged(...string)   {}
-func (noNotifier) MembersChanged(...string) {}
-func (noNotifier) PushQueued()              {}
-func (noNotifier) LoginEmailQueued()        {}
+// LinesChanged implements Notifier.
+func (NoNotifier) LinesChanged(...string) {}
+
+// MembersChanged implements Notifier.
+func (NoNotifier) MembersChanged(...string) {}
+
+// PushQueued implements Notifier.
+func (NoNotifier) PushQueued() {}
+
+// LoginEmailQueued implements Notifier.
+func (NoNotifier) LoginEmailQueued() {}
+
+// RightsChanged implements Notifier.
+func (NoNotifier) RightsChanged(...string) {}
+
+// SessionsEnded implements Notifier.
+func (NoNotifier) SessionsEnded(...string) {}
 
 // SetNotifier installs the notifier told about new events. Call it before
 // serving.
@@ -33,18 +53,30 @@ type changes struct {
 	push bool
 	// loginEmail is set when a login email was queued.
 	loginEmail bool
+	// rights lists members whose rights changed; sessions, sessions revoked.
+	rights   []string
+	sessions []string
 }
 
 func (c *changes) reset() {
 	c.lines, c.members, c.push, c.loginEmail = c.lines[:0], c.members[:0], false, false
+	c.rights, c.sessions = c.rights[:0], c.sessions[:0]
 }
 
 func (s *Store) publish(c *changes) {
+	// Rights first: a replica then holds a member's subscriptions before it
+	// hears of the events that followed the change.
+	if len(c.sessions) > 0 {
+		s.notifier.SessionsEnded(distinct(c.sessions)...)
+	}
+	if len(c.rights) > 0 {
+		s.notifier.RightsChanged(distinct(c.rights)...)
+	}
 	if len(c.lines) > 0 {
-		s.notifier.LinesChanged(slices.Compact(slices.Sorted(slices.Values(c.lines)))...)
+		s.notifier.LinesChanged(distinct(c.lines)...)
 	}
 	if len(c.members) > 0 {
-		s.notifier.MembersChanged(slices.Compact(slices.Sorted(slices.Values(c.members)))...)
+		s.notifier.MembersChanged(distinct(c.members)...)
 	}
 	if c.push {
 		s.notifier.PushQueued()
@@ -53,3 +85,5 @@ func (s *Store) publish(c *changes) {
 		s.notifier.LoginEmailQueued()
 	}
 }
+
+func distinct(ids []string) []string { return slices.Compact(slices.Sorted(slices.Values(ids))) }

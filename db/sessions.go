@@ -313,7 +313,7 @@ WHERE s.id = $1 AND s.member_id = $2 AND s.revoked_at IS NULL AND s.expires_at >
 func (s *Store) RefreshSession(ctx context.Context, token string) (sess *Session, err error) {
 	defer wrap(&err, "RefreshSession")
 	var reused bool
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		reused, sess = false, nil
 		var (
 			sessionID, memberID string
@@ -333,6 +333,7 @@ func (s *Store) RefreshSession(ctx context.Context, token string) (sess *Session
 		now := s.clock.Now()
 		if used {
 			reused = true
+			c.sessions = append(c.sessions, sessionID)
 			_, err := tx.Exec(ctx, revokeSessionSQL, sessionID, now)
 			return err
 		}
@@ -364,10 +365,11 @@ func (s *Store) Logout(ctx context.Context, actor Actor) (err error) {
 	if err := actor.requireMember(); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		if _, err := tx.Exec(ctx, revokeSessionSQL, actor.SessionID, s.clock.Now()); err != nil {
 			return err
 		}
+		c.sessions = append(c.sessions, actor.SessionID)
 		tokens, err := queryStrings(ctx, tx, forgetSessionDevicesSQL, actor.SessionID)
 		if err != nil {
 			return err

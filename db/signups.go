@@ -263,6 +263,7 @@ func (s *Store) CancelSignup(ctx context.Context, actor Actor, signupID string) 
 		if _, err := tx.Exec(ctx, cancelOneSignupSQL, signupID, now); err != nil {
 			return err
 		}
+		c.rights = append(c.rights, cur.MemberID)
 		if err := cancelReminders(ctx, tx, []string{signupID}, nil); err != nil {
 			return err
 		}

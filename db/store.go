@@ -37,7 +37,7 @@ func NewStore(pool *pgxpool.Pool, clock Clock, pepper []byte) *Store {
 	if clock == nil {
 		clock = WallClock()
 	}
-	return &Store{pool: pool, clock: clock, pepper: pepper, codeSeal: newCodeSeal(pepper), notifier: noNotifier{}, fanOutBatch: DefaultFanOutBatch, limits: DefaultLimits}
+	return &Store{pool: pool, clock: clock, pepper: pepper, codeSeal: newCodeSeal(pepper), notifier: NoNotifier{}, fanOutBatch: DefaultFanOutBatch, limits: DefaultLimits}
 }
 
 // Pool returns the connection pool, for health checks.

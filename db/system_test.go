@@ -51,6 +51,14 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.SessionActor(b.Ctx, a, sess.ID, m.ID)
 			return err
 		},
+		"Standings": func(a db.Actor) error {
+			_, err := b.Store.Standings(b.Ctx, a, []db.Watch{{SessionID: sess.ID, MemberID: m.ID, LineID: line.ID}})
+			return err
+		},
+		"SetMemberRoleByEmail": func(a db.Actor) error {
+			_, err := b.Store.SetMemberRoleByEmail(b.Ctx, a, m.Email, db.RoleMember)
+			return err
+		},
 		"FanOutAnnouncements": func(a db.Actor) error {
 			_, err := b.Store.FanOutAnnouncements(b.Ctx, a)
 			return err

@@ -113,6 +113,7 @@ type ComplexityRoot struct {
 		RegisterDevice                func(childComplexity int, token string, platform db.DevicePlatform) int
 		RemoveCaptain                 func(childComplexity int, picketLineID string, memberID string) int
 		RequestLoginCode              func(childComplexity int, email string) int
+		SetMemberRole                 func(childComplexity int, memberID string, role db.Role) int
 		SignUpForShift                func(childComplexity int, shiftID string, idempotencyKey *string) int
 		UnregisterDevice              func(childComplexity int, token string) int
 		UpdateJobAction               func(childComplexity int, input db.JobActionUpdate) int
@@ -257,6 +258,7 @@ type MutationResolver interface {
 	CancelShift(ctx context.Context, id string) (*db.Shift, error)
 	AssignCaptain(ctx context.Context, picketLineID string, memberID string) (*db.CaptainAssignment, error)
 	RemoveCaptain(ctx context.Context, picketLineID string, memberID string) (bool, error)
+	SetMemberRole(ctx context.Context, memberID string, role db.Role) (*db.Member, error)
 	SignUpForShift(ctx context.Context, shiftID string, idempotencyKey *string) (*db.Signup, error)
 	CancelSignup(ctx context.Context, signupID string) (*db.Signup, error)
 	PostAnnouncement(ctx context.Context, input model.PostAnnouncementInput) (*db.Announcement, error)
@@ -678,6 +680,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestLoginCode(childComplexity, args["email"].(string)), true
+	case "Mutation.setMemberRole":
+		if e.ComplexityRoot.Mutation.SetMemberRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMemberRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMemberRole(childComplexity, args["memberId"].(string), args["role"].(db.Role)), true
 	case "Mutation.signUpForShift":
 		if e.ComplexityRoot.Mutation.SignUpForShift == nil {
 			break
@@ -1376,6 +1389,12 @@ type Mutation {
   assignCaptain(picketLineId: ID!, memberId: ID!): CaptainAssignment!
   "Removes a captain from a line; true if they were one. Coordinators only."
   removeCaptain(picketLineId: ID!, memberId: ID!): Boolean!
+  """
+  Gives a member another role. Admins only, and not their own. The member's
+  open websockets follow at once: their next operations run with the new
+  role, and subscriptions it no longer allows end with a FORBIDDEN error.
+  """
+  setMemberRole(memberId: ID!, role: Role!): Member!
 
   """
   Signs the caller up for a shift. When the shift is full the sign-up is
@@ -2356,6 +2375,28 @@ func (ec *executionContext) field_Mutation_requestLoginCode_args(ctx context.Con
 		return nil, err
 	}
 	args["email"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setMemberRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "memberId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["memberId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "role",
+		func(ctx context.Context, v any) (db.Role, error) {
+			return ec.unmarshalNRole2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐRole(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["role"] = arg1
 	return args, nil
 }
 
@@ -4121,6 +4162,50 @@ func (ec *executionContext) fieldContext_Mutation_removeCaptain(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_removeCaptain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setMemberRole(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMemberRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMemberRole(ctx, fc.Args["memberId"].(string), fc.Args["role"].(db.Role))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Member) graphql.Marshaler {
+			return ec.marshalNMember2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐMember(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMemberRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Member(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMemberRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8392,6 +8477,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "removeCaptain":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_removeCaptain(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setMemberRole":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMemberRole(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

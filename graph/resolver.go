@@ -16,7 +16,8 @@ type TokenIssuer interface {
 
 // EventStreams delivers events live. Each stream starts after the given
 // sequence number, replaying what is stored before following live, and
-// ends when ctx ends or the subscriber falls too far behind.
+// ends when ctx ends, the subscriber falls too far behind, or its member
+// loses the right to it (with a FORBIDDEN error).
 type EventStreams interface {
 	LineEvents(ctx context.Context, lineID string, after int64) <-chan *db.LineEvent
 	MemberEvents(ctx context.Context, memberID string, after int64) <-chan *db.MemberEvent
@@ -27,13 +28,6 @@ type Resolver struct {
 	Store  *db.Store
 	Tokens TokenIssuer
 	Events EventStreams
-	// Sessions hears of sessions that ended, to close their websockets.
-	Sessions SessionObserver
-}
-
-// SessionObserver hears of sessions that ended.
-type SessionObserver interface {
-	SessionEnded(sessionID string)
 }
 
 func actor(ctx context.Context) db.Actor { return db.ActorFrom(ctx) }

@@ -105,7 +105,6 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 	if err := r.Store.Logout(ctx, actor(ctx)); err != nil {
 		return false, err
 	}
-	r.Sessions.SessionEnded(actor(ctx).SessionID)
 	return true, nil
 }
 
@@ -162,6 +161,11 @@ func (r *mutationResolver) AssignCaptain(ctx context.Context, picketLineID strin
 // RemoveCaptain is the resolver for the removeCaptain field.
 func (r *mutationResolver) RemoveCaptain(ctx context.Context, picketLineID string, memberID string) (bool, error) {
 	return r.Store.RemoveCaptain(ctx, actor(ctx), picketLineID, memberID)
+}
+
+// SetMemberRole is the resolver for the setMemberRole field.
+func (r *mutationResolver) SetMemberRole(ctx context.Context, memberID string, role db.Role) (*db.Member, error) {
+	return r.Store.SetMemberRole(ctx, actor(ctx), memberID, role)
 }
 
 // SignUpForShift is the resolver for the signUpForShift field.

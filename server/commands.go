@@ -13,6 +13,7 @@ import (
 
 	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/server/auth"
+	"github.com/picketline/picketline/server/realtime"
 )
 
 func migrateCommand(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
@@ -52,6 +53,38 @@ func memberAddCommand(ctx context.Context, cfg config, args []string, stdout, st
 		return err
 	}
 	fmt.Fprintln(stdout, m.ID)
+	return nil
+}
+
+// memberRoleCommand gives a member another role through the use-case, never
+// by editing rows, so that the running replicas hear of it: the member's
+// open sockets follow at once.
+func memberRoleCommand(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("member role", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the member's email address (required)")
+	role := fs.String("role", "", "member, coordinator or admin (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" || *role == "" {
+		return fmt.Errorf("member role needs --email and --role")
+	}
+	store, closeStore, err := openStore(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	replicas := realtime.NewCommandNotifier(store.Pool())
+	store.SetNotifier(replicas)
+	m, err := store.SetMemberRoleByEmail(ctx, db.System, *email, db.Role(strings.ToUpper(*role)))
+	if err != nil {
+		return err
+	}
+	if err := replicas.Send(ctx); err != nil {
+		fmt.Fprintf(stderr, "the role is changed; the running servers were not told (%v) and follow within %s\n", err, realtime.CheckInterval)
+	}
+	fmt.Fprintln(stdout, m.ID, m.Role)
 	return nil
 }
 

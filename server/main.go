@@ -33,6 +33,9 @@ commands:
   migrate               apply the schema migrations and exit
   member add --email E --name N [--phone P] [--role member|coordinator|admin]
                         add a member and print its id
+  member role --email E --role member|coordinator|admin
+                        give a member another role; the running servers
+                        apply it to the member's open websockets at once
   token --email E [--ttl 15m]
                         print an access token for that member
   token --emails FILE [--ttl 15m]
@@ -69,10 +72,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "migrate":
 		return migrateCommand(ctx, cfg, stdout, stderr)
 	case "member":
-		if len(args) == 0 || args[0] != "add" {
-			return fmt.Errorf("usage: picketline member add --email E --name N [--phone P] [--role R]")
+		switch {
+		case len(args) > 0 && args[0] == "add":
+			return memberAddCommand(ctx, cfg, args[1:], stdout, stderr)
+		case len(args) > 0 && args[0] == "role":
+			return memberRoleCommand(ctx, cfg, args[1:], stdout, stderr)
 		}
-		return memberAddCommand(ctx, cfg, args[1:], stdout, stderr)
+		return fmt.Errorf("usage: picketline member add --email E --name N [--phone P] [--role R]\n       picketline member role --email E --role R")
 	case "token":
 		return tokenCommand(ctx, cfg, args, stdin, stdout, stderr)
 	case "demo":

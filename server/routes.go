@@ -74,10 +74,9 @@ func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store
 
 func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store, tokens *auth.Tokens, authn *auth.Authenticator, rt *realtimeParts) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
-		Store:    store,
-		Tokens:   tokens,
-		Events:   rt.hub,
-		Sessions: rt.notifier,
+		Store:  store,
+		Tokens: tokens,
+		Events: rt.hub,
 	}})
 	srv := handler.New(schema)
 	// Outermost, so that the durations it records cover the other
@@ -109,7 +108,10 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 	// Each websocket operation gets loaders of its own: one that ends must
 	// not cancel the batched reads of another on the same connection.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		if realtime.ConnFrom(ctx) != nil {
+		if conn := realtime.ConnFrom(ctx); conn != nil {
+			// A socket's operations run with the rights its member holds
+			// now, not those it held when it connected.
+			ctx = db.WithActor(ctx, conn.Actor())
 			ctx = graph.WithLoaders(ctx, func() *graph.Loaders { return graph.NewLoaders(store, db.ActorFrom(ctx), false) })
 		}
 		return next(ctx)
@@ -145,8 +147,8 @@ func wsInit(authn *auth.Authenticator, log *slog.Logger) transport.WebsocketInit
 			}
 			return transport.WithWebsocketCloseCode(ctx, realtime.CloseTryAgainLater), nil, errors.New("Try again later")
 		}
-		conn.Authenticated(actor.SessionID, expires)
-		return realtime.WithDropper(db.WithActor(ctx, actor), conn), nil, nil
+		conn.Authenticated(actor, expires)
+		return realtime.WithViewer(db.WithActor(ctx, actor), conn), nil, nil
 	}
 }
 

@@ -127,6 +127,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	go rt.hub.Run(bg)
+	go rt.authority.Run(bg)
 	go rt.notifier.Run(bg)
 	go rt.notifier.Listen(bg, dbase.URL)
 	go rt.conns.KeepAlive(bg, wsPingInterval)
@@ -197,15 +198,17 @@ func newPushSender(ctx context.Context, cfg config, clock db.Clock, log *slog.Lo
 
 // realtimeParts are the live-delivery pieces of one process.
 type realtimeParts struct {
-	hub      *realtime.Hub
-	conns    *realtime.Conns
-	notifier *realtime.Notifier
+	hub       *realtime.Hub
+	conns     *realtime.Conns
+	authority *realtime.Authority
+	notifier  *realtime.Notifier
 }
 
 func newRealtime(store *db.Store, clock db.Clock, pool *pgxpool.Pool, log *slog.Logger) *realtimeParts {
 	hub := realtime.NewHub(store, clock, log)
 	conns := realtime.NewConns(clock)
-	return &realtimeParts{hub: hub, conns: conns, notifier: realtime.NewNotifier(hub, conns, pool, log)}
+	authority := realtime.NewAuthority(store, hub, conns, clock, log)
+	return &realtimeParts{hub: hub, conns: conns, authority: authority, notifier: realtime.NewNotifier(hub, conns, authority, pool, log)}
 }
 
 // purgeInterval is how often the server purges what the retention windows

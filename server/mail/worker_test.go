@@ -80,17 +80,17 @@ func (f *fixture) worker(cfg Config) *Worker {
 	w := NewWorker(f.Store, f.Clock, f.sender(), cfg, slog.New(slog.NewJSONHandler(f.log, nil)))
 	w.Metrics = f.metrics
 	w.signals = &signals{recorded: make(chan db.LoginEmailStatus, 16), failed: make(chan int64, 16)}
-	f.Store.SetNotifier(wakeNotifier{w})
+	f.Store.SetNotifier(wakeNotifier{w: w})
 	return w
 }
 
 // wakeNotifier wakes the worker as the realtime notifier does in the server.
-type wakeNotifier struct{ w *Worker }
+type wakeNotifier struct {
+	db.NoNotifier
+	w *Worker
+}
 
-func (wakeNotifier) LinesChanged(...string)   {}
-func (wakeNotifier) MembersChanged(...string) {}
-func (wakeNotifier) PushQueued()              {}
-func (n wakeNotifier) LoginEmailQueued()      { n.w.Wake() }
+func (n wakeNotifier) LoginEmailQueued() { n.w.Wake() }
 
 // run runs w until the returned stop is called (or the test ends); stop
 // returns once Run has.

@@ -12,6 +12,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/picketline/picketline/db"
 )
 
 // Close codes of the graphql-transport-ws protocol, and the RFC 6455 ones
@@ -38,12 +40,14 @@ type Conn struct {
 	upgrader *Upgrader
 	writeMu  sync.Mutex
 
-	mu        sync.Mutex
-	initSeen  bool
-	acked     bool
-	active    map[string]struct{}
-	sessionID string
-	timer     clockwork.Timer
+	mu       sync.Mutex
+	initSeen bool
+	acked    bool
+	active   map[string]struct{}
+	// actor is the connection's member as of the last check of its rights:
+	// its role follows the member's, and its operations run as it.
+	actor db.Actor
+	timer clockwork.Timer
 }
 
 type wsMessage struct {
@@ -205,14 +209,28 @@ func (c *Conn) CloseWith(code int, reason string) {
 // and resumes by cursor.
 func (c *Conn) Drop(reason string) { go c.CloseWith(CloseTryAgainLater, reason) }
 
-// Authenticated records the session of the connection and closes it with
-// 4403 when the access token expires, so the client refreshes and
-// reconnects.
-func (c *Conn) Authenticated(sessionID string, expires time.Time) {
+// Authenticated records whose connection this is and closes it with 4403
+// when the access token expires, so the client refreshes and reconnects.
+func (c *Conn) Authenticated(actor db.Actor, expires time.Time) {
 	clock := c.upgrader.Conns.clock
 	c.mu.Lock()
-	c.sessionID = sessionID
+	c.actor = actor
 	c.timer.Stop()
 	c.timer = clock.AfterFunc(clock.Until(expires), func() { c.CloseWith(CloseForbidden, "Token expired") })
+	c.mu.Unlock()
+}
+
+// Actor is the connection's member with the rights the member holds now,
+// as far as this replica has heard: the zero Actor before connection_init.
+func (c *Conn) Actor() db.Actor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.actor
+}
+
+// setRole records the member's role after it changed.
+func (c *Conn) setRole(role db.Role) {
+	c.mu.Lock()
+	c.actor.Role = role
 	c.mu.Unlock()
 }

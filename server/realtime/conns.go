@@ -87,12 +87,23 @@ func (cs *Conns) matching(keep func(*Conn) bool) []*Conn {
 	return out
 }
 
+// authenticated returns the connections signed in as the members given, or
+// every signed-in one when members is nil.
+func (cs *Conns) authenticated(members map[string]struct{}) []*Conn {
+	return cs.matching(func(c *Conn) bool {
+		a := c.Actor()
+		if !a.Authenticated() {
+			return false
+		}
+		_, ok := members[a.MemberID]
+		return ok || members == nil
+	})
+}
+
 // CloseSession closes the connections of a session that ended, with 4403.
 func (cs *Conns) CloseSession(sessionID string) {
 	for _, c := range cs.matching(func(c *Conn) bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.sessionID == sessionID
+		return c.Actor().SessionID == sessionID
 	}) {
 		c.CloseWith(CloseForbidden, "Session ended")
 	}

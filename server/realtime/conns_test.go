@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 
+	"github.com/picketline/picketline/db"
 	"github.com/picketline/picketline/db/dbtest"
 )
 
@@ -187,7 +188,7 @@ func TestLateInitAndExpiredTokenCloseOnTheClock(t *testing.T) {
 	})
 	t.Run("token expires", func(t *testing.T) {
 		url, accepted, _ := keepAliveServer(t, u, func(c *Conn) {
-			c.Authenticated("session", clock.Now().Add(tokenLife))
+			c.Authenticated(db.Actor{SessionID: "session"}, clock.Now().Add(tokenLife))
 		})
 		failed := readAll(dial(t, url, 0, accepted))
 		clock.Advance(tokenLife)

@@ -36,23 +36,29 @@ const (
 	pollInterval = 10 * time.Second
 )
 
-// Dropper closes the connection a subscription arrived on, so that a
-// subscriber who cannot keep up reconnects and resumes by cursor instead of
-// being waited for.
-type Dropper interface {
+// Viewer is the connection a subscription arrived on: its member's rights
+// now, and a way to cut it off, so that a subscriber who cannot keep up
+// reconnects and resumes by cursor instead of being waited for.
+type Viewer interface {
+	Actor() db.Actor
 	Drop(reason string)
 }
 
-type dropperKey struct{}
+type viewerKey struct{}
 
-// WithDropper returns ctx carrying the connection's Dropper.
-func WithDropper(ctx context.Context, d Dropper) context.Context {
-	return context.WithValue(ctx, dropperKey{}, d)
+// WithViewer returns ctx carrying the connection's Viewer.
+func WithViewer(ctx context.Context, v Viewer) context.Context {
+	return context.WithValue(ctx, viewerKey{}, v)
+}
+
+func viewerFrom(ctx context.Context) Viewer {
+	v, _ := ctx.Value(viewerKey{}).(Viewer)
+	return v
 }
 
 func drop(ctx context.Context, reason string) {
-	if d, ok := ctx.Value(dropperKey{}).(Dropper); ok {
-		d.Drop(reason)
+	if v := viewerFrom(ctx); v != nil {
+		v.Drop(reason)
 	}
 }
 
@@ -257,6 +263,14 @@ type subscription[E any] struct {
 	ch           chan E
 	next         int64
 	stalledSince time.Time
+	// viewer is the socket the subscription delivers to, nil for one made
+	// without (the hub's own tests), which Authority ends at its first check.
+	viewer Viewer
+	// held is set while the viewer's rights are checked again: nothing is
+	// handed over meanwhile. hold counts the holds, so that a check that
+	// started before the latest change releases nothing.
+	held bool
+	hold uint64
 }
 
 // follow subscribes to the events of id (a line or a member) after sequence
@@ -264,7 +278,7 @@ type subscription[E any] struct {
 // subscription ends with ctx; AfterFunc holds no goroutine meanwhile, so
 // thousands of idle subscribers cost no stacks here.
 func follow[E any](h *Hub, subs map[string]map[*subscription[E]]struct{}, dirty map[string]struct{}, kick func(), ctx context.Context, id string, after int64) <-chan E {
-	sub := &subscription[E]{ctx: ctx, ch: make(chan E, SubscriberBuffer), next: after + 1}
+	sub := &subscription[E]{ctx: ctx, ch: make(chan E, SubscriberBuffer), next: after + 1, viewer: viewerFrom(ctx)}
 	h.mu.Lock()
 	if subs[id] == nil {
 		subs[id] = map[*subscription[E]]struct{}{}
@@ -305,6 +319,10 @@ func takeDirty[E any](h *Hub, subs map[string]map[*subscription[E]]struct{}, dir
 	points := map[string]map[int64]struct{}{}
 	add := func(id string) {
 		for sub := range subs[id] {
+			if sub.held {
+				// Read for it once its rights are settled.
+				continue
+			}
 			if len(sub.ch) == cap(sub.ch) {
 				if h.stalled(sub.ctx, &sub.stalledSince) {
 					unsubscribe(subs, id, sub)

@@ -19,12 +19,14 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// recordingDropper counts how often a subscription's connection was cut,
-// and says so on dropped.
+// recordingDropper is a viewer with no member that counts how often its
+// connection was cut, and says so on dropped.
 type recordingDropper struct {
 	drops   atomic.Int32
 	dropped chan struct{}
 }
+
+func (d *recordingDropper) Actor() db.Actor { return db.Actor{} }
 
 func newDropper() *recordingDropper { return &recordingDropper{dropped: make(chan struct{}, 1)} }
 
@@ -64,7 +66,7 @@ func newFixture(t *testing.T, pool *pgxpool.Pool) *fixture {
 	t.Parallel()
 	b := dbtest.SetupWith(t, dbtest.Options{Pool: pool})
 	f := &fixture{Bundle: b, hub: NewHub(b.Store, b.Clock, slog.New(slog.DiscardHandler))}
-	b.Store.SetNotifier(hubNotifier{f.hub})
+	b.Store.SetNotifier(hubNotifier{hub: f.hub})
 	f.line, f.shift = f.addLine()
 	return f
 }
@@ -77,12 +79,13 @@ func (f *fixture) addLine() (*db.PicketLine, *db.Shift) {
 }
 
 // hubNotifier wakes the hub directly, as the Notifier does in-process.
-type hubNotifier struct{ hub *Hub }
+type hubNotifier struct {
+	db.NoNotifier
+	hub *Hub
+}
 
 func (n hubNotifier) LinesChanged(ids ...string)   { n.hub.WakeLines(ids...) }
 func (n hubNotifier) MembersChanged(ids ...string) { n.hub.WakeMembers(ids...) }
-func (n hubNotifier) PushQueued()                  {}
-func (n hubNotifier) LoginEmailQueued()            {}
 
 // retrying is closed once the running hub waits for a retry on the clock,
 // beside its standing timers; cancel stops watching.
@@ -281,8 +284,8 @@ func seqsOf(t *testing.T, events []*db.LineEvent) []int64 {
 func TestSlowSubscriberIsCutOffWithoutSlowingOthers(t *testing.T) {
 	f := setup(t)
 	slowDropper, fastDropper := newDropper(), newDropper()
-	slow := f.hub.LineEvents(WithDropper(f.Ctx, slowDropper), f.line.ID, 0)
-	fast := f.hub.LineEvents(WithDropper(f.Ctx, fastDropper), f.line.ID, 0)
+	slow := f.hub.LineEvents(WithViewer(f.Ctx, slowDropper), f.line.ID, 0)
+	fast := f.hub.LineEvents(WithViewer(f.Ctx, fastDropper), f.line.ID, 0)
 
 	const changes = SubscriberBuffer + 50
 	received := make(chan int64, 2*changes)
@@ -342,7 +345,7 @@ func TestSubscriberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
 	// half of it after every buffer's worth, while the hub fills its buffer
 	// again and finds no room. But it keeps making room, so it is waited
 	// for.
-	ch := f.hub.LineEvents(WithDropper(f.Ctx, dropper), f.line.ID, 0)
+	ch := f.hub.LineEvents(WithViewer(f.Ctx, dropper), f.line.ID, 0)
 	latest := f.latest(t, f.line.ID)
 	for want := int64(1); want <= latest; want++ {
 		e, ok := next(t, f, ch)
@@ -373,7 +376,7 @@ func TestMemberFarBehindCatchesUpWithoutBeingCutOff(t *testing.T) {
 		}
 	}
 	dropper := newDropper()
-	ch := f.hub.MemberEvents(WithDropper(f.Ctx, dropper), member.MemberID, 0)
+	ch := f.hub.MemberEvents(WithViewer(f.Ctx, dropper), member.MemberID, 0)
 	for want := int64(1); want <= shifts; want++ {
 		e, ok := next(t, f, ch)
 		if !ok {

@@ -91,6 +91,10 @@ func (h *Hub) takeDirtyLines() []db.LineRead {
 // handOutTo gives sub the events of a page read from where it stands. The
 // caller holds h.mu.
 func (h *Hub) handOutTo(lineID string, sub *lineSub, page db.LinePage) {
+	if sub.held {
+		// Held after this page was planned: its rights come first.
+		return
+	}
 	events := page.Events
 	if len(events) == 0 && sub.next <= page.Latest || len(events) > 0 && events[0].Seq > sub.next {
 		// The events this subscriber needs were purged: tell it to refetch,

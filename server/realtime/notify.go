@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/picketline/picketline/db"
 )
 
 // Channel is the PostgreSQL NOTIFY channel replicas wake each other on.
@@ -23,22 +25,23 @@ const manyMembers = 20
 // writing transaction committed, outside it: inside, every notifying commit
 // in the cluster would queue on PostgreSQL's notification lock.
 type Notifier struct {
-	hub    *Hub
-	conns  *Conns
-	pool   *pgxpool.Pool
-	log    *slog.Logger
-	origin string
-	queue  chan string
+	hub       *Hub
+	conns     *Conns
+	authority *Authority
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	origin    string
+	queue     chan string
 	// OnPush is called when the push outbox has new messages.
 	OnPush func()
 	// OnLoginEmail is called when a login email was queued.
 	OnLoginEmail func()
 }
 
-// NewNotifier returns a Notifier for hub; Run must be running for other
-// replicas to hear of changes.
-func NewNotifier(hub *Hub, conns *Conns, pool *pgxpool.Pool, log *slog.Logger) *Notifier {
-	return &Notifier{hub: hub, conns: conns, pool: pool, log: log, origin: rand.Text()[:8], queue: make(chan string, 8192)}
+// NewNotifier returns a Notifier for this process's hub, sockets and their
+// authority; Run must be running for other replicas to hear of changes.
+func NewNotifier(hub *Hub, conns *Conns, authority *Authority, pool *pgxpool.Pool, log *slog.Logger) *Notifier {
+	return &Notifier{hub: hub, conns: conns, authority: authority, pool: pool, log: log, origin: rand.Text()[:8], queue: make(chan string, 8192)}
 }
 
 // LinesChanged implements db.Notifier.
@@ -78,11 +81,68 @@ func (n *Notifier) LoginEmailQueued() {
 	}
 }
 
-// SessionEnded closes the websockets of a session that logged out, here
+// RightsChanged implements db.Notifier: the members' subscriptions are
+// checked again here and on every replica.
+func (n *Notifier) RightsChanged(memberIDs ...string) {
+	n.authority.RightsChanged(memberIDs...)
+	for _, p := range rightsPayloads(memberIDs) {
+		n.enqueue(p)
+	}
+}
+
+// SessionsEnded implements db.Notifier: the sessions' websockets close, here
 // and on every replica.
-func (n *Notifier) SessionEnded(sessionID string) {
-	n.conns.CloseSession(sessionID)
-	n.enqueue("s:" + sessionID)
+func (n *Notifier) SessionsEnded(sessionIDs ...string) {
+	for _, id := range sessionIDs {
+		n.conns.CloseSession(id)
+		n.enqueue("s:" + id)
+	}
+}
+
+func rightsPayloads(memberIDs []string) []string {
+	if len(memberIDs) > manyMembers {
+		return []string{"r:*"}
+	}
+	out := make([]string, len(memberIDs))
+	for i, id := range memberIDs {
+		out[i] = "r:" + id
+	}
+	return out
+}
+
+const notifySQL = `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`
+
+// CommandNotifier tells the running replicas of the changes an operator's
+// command made: it has no hub or sockets of its own. Send delivers what the
+// command's use-cases reported.
+type CommandNotifier struct {
+	db.NoNotifier
+	pool     *pgxpool.Pool
+	origin   string
+	payloads []string
+}
+
+// NewCommandNotifier returns a CommandNotifier sending through pool.
+func NewCommandNotifier(pool *pgxpool.Pool) *CommandNotifier {
+	return &CommandNotifier{pool: pool, origin: rand.Text()[:8]}
+}
+
+// RightsChanged implements db.Notifier.
+func (n *CommandNotifier) RightsChanged(memberIDs ...string) {
+	for _, p := range rightsPayloads(memberIDs) {
+		n.payloads = append(n.payloads, n.origin+"|"+p)
+	}
+}
+
+// Send tells the replicas. Should it fail, they still find the change at
+// their next check of every socket's rights.
+func (n *CommandNotifier) Send(ctx context.Context) error {
+	if len(n.payloads) == 0 {
+		return nil
+	}
+	_, err := n.pool.Exec(ctx, notifySQL, Channel, n.payloads)
+	n.payloads = n.payloads[:0]
+	return err
 }
 
 // enqueue never blocks a use-case: if the queue is full the periodic poll
@@ -113,7 +173,7 @@ func (n *Notifier) Run(ctx context.Context) {
 					break drain
 				}
 			}
-			if _, err := n.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, Channel, batch); err != nil && ctx.Err() == nil {
+			if _, err := n.pool.Exec(ctx, notifySQL, Channel, batch); err != nil && ctx.Err() == nil {
 				n.log.Warn("send wake-ups", "err", err)
 			}
 		}
@@ -151,6 +211,7 @@ func (n *Notifier) listenOnce(ctx context.Context, url string) error {
 		return err
 	}
 	n.hub.WakeAll()
+	n.authority.CheckAll()
 	for {
 		note, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -170,6 +231,10 @@ func (n *Notifier) listenOnce(ctx context.Context, url string) error {
 			n.hub.WakeMembers(id)
 		case kind == "s":
 			n.conns.CloseSession(id)
+		case kind == "r" && id == "*":
+			n.authority.CheckAll()
+		case kind == "r":
+			n.authority.RightsChanged(id)
 		}
 	}
 }
