@@ -223,7 +223,7 @@ func bareSignUp(ctx context.Context, pool *pgxpool.Pool, memberID, shiftID strin
 			if status == "SIGNED_UP" && signedUp+1 == capacity {
 				kinds = append(kinds, "SHIFT_FILLED")
 			}
-			_, err = tx.Exec(ctx, insertLineEventsSQL, lineID, kinds, shiftID, nil, time.Now())
+			_, err = tx.Exec(ctx, insertLineEventsSQL, lineID, kinds, shiftID, nil, time.Now(), nil)
 			return err
 		})
 		var pgErr *pgconn.PgError

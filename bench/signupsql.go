@@ -45,7 +45,7 @@ SELECT ins.id, counted.waitlist_count FROM ins, counted`
 WITH next AS (
     UPDATE picket_lines SET event_seq = event_seq + cardinality($2::text[]) WHERE id = $1 RETURNING event_seq
 )
-INSERT INTO line_events (picket_line_id, seq, kind, shift_id, announcement_id, occurred_at)
-SELECT $1, next.event_seq - cardinality($2::text[]) + k.ord, k.kind, $3, $4, $5
+INSERT INTO line_events (picket_line_id, seq, kind, shift_id, announcement_id, occurred_at, revokes)
+SELECT $1, next.event_seq - cardinality($2::text[]) + k.ord, k.kind, $3, $4, $5, CASE WHEN k.ord = 1 THEN $6::uuid[] END
 FROM next, unnest($2::text[]) WITH ORDINALITY AS k(kind, ord)`
 )

@@ -80,8 +80,7 @@ func (s *Store) RemoveCaptain(ctx context.Context, actor Actor, lineID, memberID
 		if removed = tag.RowsAffected() == 1; err != nil || !removed {
 			return err
 		}
-		c.rights = append(c.rights, memberID)
-		return s.lineEvents(ctx, tx, c, lineID, nil, nil, LineCaptainChanged)
+		return s.revokingLineEvents(ctx, tx, c, lineID, nil, []string{memberID}, LineCaptainChanged)
 	})
 	return removed, err
 }

@@ -38,6 +38,9 @@ type LineEvent struct {
 	ShiftID        *string
 	AnnouncementID *string
 	OccurredAt     time.Time
+	// Revokes names the members whose right to follow the line this change
+	// may have ended; no subscriber is shown it.
+	Revokes []string
 }
 
 // MemberEventKind says what happened that concerns one member.
@@ -79,14 +82,29 @@ const insertLineEventsSQL = `
 WITH next AS (
     UPDATE picket_lines SET event_seq = event_seq + cardinality($2::text[]) WHERE id = $1 RETURNING event_seq
 )
-INSERT INTO line_events (picket_line_id, seq, kind, shift_id, announcement_id, occurred_at)
-SELECT $1, next.event_seq - cardinality($2::text[]) + k.ord, k.kind, $3, $4, $5
+INSERT INTO line_events (picket_line_id, seq, kind, shift_id, announcement_id, occurred_at, revokes)
+SELECT $1, next.event_seq - cardinality($2::text[]) + k.ord, k.kind, $3, $4, $5, CASE WHEN k.ord = 1 THEN $6::uuid[] END
 FROM next, unnest($2::text[]) WITH ORDINALITY AS k(kind, ord)`
 
 // lineEvents records events on a line, in order, in the use-case's
 // transaction, in one round trip.
 func (s *Store) lineEvents(ctx context.Context, tx pgx.Tx, c *changes, lineID string, shiftID, announcementID *string, kinds ...LineEventKind) error {
-	if _, err := tx.Exec(ctx, insertLineEventsSQL, lineID, kinds, shiftID, announcementID, s.clock.Now()); err != nil {
+	return s.insertLineEvents(ctx, tx, c, lineID, shiftID, announcementID, nil, kinds)
+}
+
+// revokingLineEvents is lineEvents for a change that may end the right of
+// the members revoked to follow the line: the first event names them, and
+// they are told to have their rights checked.
+func (s *Store) revokingLineEvents(ctx context.Context, tx pgx.Tx, c *changes, lineID string, shiftID *string, revoked []string, kinds ...LineEventKind) error {
+	c.rights = append(c.rights, revoked...)
+	return s.insertLineEvents(ctx, tx, c, lineID, shiftID, nil, revoked, kinds)
+}
+
+func (s *Store) insertLineEvents(ctx context.Context, tx pgx.Tx, c *changes, lineID string, shiftID, announcementID *string, revoked []string, kinds []LineEventKind) error {
+	if len(revoked) == 0 {
+		revoked = nil // stored as NULL
+	}
+	if _, err := tx.Exec(ctx, insertLineEventsSQL, lineID, kinds, shiftID, announcementID, s.clock.Now(), revoked); err != nil {
 		return err
 	}
 	c.lines = append(c.lines, lineID)
@@ -176,7 +194,7 @@ func (s *Store) LineEventsAfter(ctx context.Context, actor Actor, reads []LineRe
 			kind   *LineEventKind
 			at     *time.Time
 		)
-		if err := rows.Scan(&c.LineID, &c.After, &latest, &seq, &kind, &e.ShiftID, &e.AnnouncementID, &at); err != nil {
+		if err := rows.Scan(&c.LineID, &c.After, &latest, &seq, &kind, &e.ShiftID, &e.AnnouncementID, &at, &e.Revokes); err != nil {
 			return nil, err
 		}
 		page := pages[c]

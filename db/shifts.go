@@ -258,9 +258,8 @@ func (s *Store) CancelShift(ctx context.Context, actor Actor, id string) (sh *Sh
 		if err := s.memberEvents(ctx, tx, c, affected, MemberShiftCancelled, &sh.ID, nil, nil); err != nil {
 			return err
 		}
-		// Their sign-ups were what let them follow the line.
-		c.rights = append(c.rights, affected...)
-		return s.lineEvents(ctx, tx, c, sh.PicketLineID, &sh.ID, nil, LineShiftCancelled)
+		// Their sign-ups may have been what let them follow the line.
+		return s.revokingLineEvents(ctx, tx, c, sh.PicketLineID, &sh.ID, affected, LineShiftCancelled)
 	})
 	return sh, err
 }

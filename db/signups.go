@@ -263,7 +263,6 @@ func (s *Store) CancelSignup(ctx context.Context, actor Actor, signupID string) 
 		if _, err := tx.Exec(ctx, cancelOneSignupSQL, signupID, now); err != nil {
 			return err
 		}
-		c.rights = append(c.rights, cur.MemberID)
 		if err := cancelReminders(ctx, tx, []string{signupID}, nil); err != nil {
 			return err
 		}
@@ -278,7 +277,7 @@ func (s *Store) CancelSignup(ctx context.Context, actor Actor, signupID string) 
 			}
 		}
 		kinds := append([]LineEventKind{LineSignupChanged}, occupancyEvents(before, sh)...)
-		if err := s.lineEvents(ctx, tx, c, sh.PicketLineID, &shiftID, nil, kinds...); err != nil {
+		if err := s.revokingLineEvents(ctx, tx, c, sh.PicketLineID, &shiftID, []string{cur.MemberID}, kinds...); err != nil {
 			return err
 		}
 		su, err = signupByID(ctx, tx, signupID)

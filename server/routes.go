@@ -111,7 +111,7 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 		if conn := realtime.ConnFrom(ctx); conn != nil {
 			// A socket's operations run with the rights its member holds
 			// now, not those it held when it connected.
-			ctx = db.WithActor(ctx, conn.Actor())
+			ctx = realtime.WithEndings(db.WithActor(ctx, conn.Actor()))
 			ctx = graph.WithLoaders(ctx, func() *graph.Loaders { return graph.NewLoaders(store, db.ActorFrom(ctx), false) })
 		}
 		return next(ctx)

@@ -20,9 +20,10 @@ const CheckInterval = 5 * time.Second
 
 // Authority keeps every socket's rights those its session holds now, not
 // those it held when it connected. When it hears that members' rights
-// changed (RightsChanged, from this replica's use-cases or another's
-// NOTIFY), their line subscriptions are held, so nothing more is handed to
-// them, until one query says what they may still do: a socket whose session
+// changed (RightsChanged: from this replica's use-cases, another's NOTIFY,
+// or an event in a line's own stream that names them), their line
+// subscriptions are held, so nothing more is handed to them, until one
+// query says what they may still do: a socket whose session
 // ended closes with 4403, a subscription to a line its member may no longer
 // follow ends with a FORBIDDEN error, the rest carry on, and the socket's
 // next operations run with the member's new role.
@@ -44,8 +45,11 @@ type Authority struct {
 // NewAuthority returns the authority over hub's subscriptions and conns'
 // sockets; Run must be running for it to act.
 func NewAuthority(store *db.Store, hub *Hub, conns *Conns, clock db.Clock, log *slog.Logger) *Authority {
-	return &Authority{store: store, hub: hub, conns: conns, clock: clock, log: log,
+	a := &Authority{store: store, hub: hub, conns: conns, clock: clock, log: log,
 		pending: map[string]struct{}{}, kick: make(chan struct{}, 1)}
+	// The line's own stream may tell of a change before its NOTIFY does.
+	hub.onRevoked = func(memberIDs []string) { a.RightsChanged(memberIDs...) }
+	return a
 }
 
 // RightsChanged holds the line subscriptions of these members at once and
@@ -215,7 +219,9 @@ func (h *Hub) settle(watches []lineWatch, standings []db.Standing) {
 			continue
 		}
 		if !standings[i].MayFollowLine {
-			transport.AddSubscriptionError(w.sub.ctx, forbidden(w.sub.ctx))
+			if end, ok := w.sub.ctx.Value(endKey{}).(func(*gqlerror.Error)); ok {
+				end(forbidden(w.sub.ctx))
+			}
 			unsubscribe(h.lines, w.lineID, w.sub)
 			continue
 		}
@@ -229,6 +235,16 @@ func (h *Hub) settle(watches []lineWatch, standings []db.Standing) {
 	if released {
 		h.kickLines()
 	}
+}
+
+type endKey struct{}
+
+// WithEndings prepares a websocket operation's context so that, should the
+// hub end its subscription because its member lost the right to it, the
+// client is told why: gqlgen sends the errors added here once the stream
+// closes, as the subscription's error message.
+func WithEndings(ctx context.Context) context.Context {
+	return context.WithValue(ctx, endKey{}, func(err *gqlerror.Error) { transport.AddSubscriptionError(ctx, err) })
 }
 
 // forbidden is the error a subscription ends with when its member lost the

@@ -90,6 +90,10 @@ type Hub struct {
 	laterLines   map[string]struct{}
 	laterMembers map[string]struct{}
 	laterArmed   bool
+	// revoked collects, during a round, the members shown an event that may
+	// have ended their right to its line; onRevoked hears of them after.
+	revoked   []string
+	onRevoked func(memberIDs []string)
 }
 
 // NewHub returns a hub reading events from store, on the store's clock.

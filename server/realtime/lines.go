@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/picketline/picketline/db"
@@ -68,7 +69,12 @@ func (h *Hub) handOut(pages map[db.LineRead]db.LinePage) {
 			more = true
 		}
 	}
+	revoked := h.revoked
+	h.revoked = nil
 	h.mu.Unlock()
+	if len(revoked) > 0 && h.onRevoked != nil {
+		h.onRevoked(revoked)
+	}
 	if more {
 		h.kickLines()
 	}
@@ -111,7 +117,20 @@ func (h *Hub) handOutTo(lineID string, sub *lineSub, page db.LinePage) {
 		if events[i].Seq == sub.next && !h.send(lineID, sub, &events[i]) {
 			return
 		}
+		if revokes(&events[i], sub) {
+			// Its member saw the change; what follows waits for their rights.
+			sub.held = true
+			sub.hold++
+			h.revoked = append(h.revoked, sub.viewer.Actor().MemberID)
+			return
+		}
 	}
+}
+
+// revokes reports whether e may have ended the right of sub's member to
+// follow the line.
+func revokes(e *db.LineEvent, sub *lineSub) bool {
+	return len(e.Revokes) > 0 && sub.viewer != nil && slices.Contains(e.Revokes, sub.viewer.Actor().MemberID)
 }
 
 // send hands one event to a subscriber without ever blocking. With its
