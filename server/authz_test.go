@@ -66,6 +66,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		staffOnly   = [numCallers]string{unauth, forbid, forbid, forbid, ok, ok}
 		lineManager = [numCallers]string{unauth, forbid, ok, forbid, ok, ok}
 		anyMember   = [numCallers]string{unauth, ok, ok, ok, ok, ok}
+		adminOnly   = [numCallers]string{unauth, forbid, forbid, forbid, forbid, ok}
 	)
 	cases := []struct {
 		name string
@@ -96,6 +97,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"assignCaptain", staffOnly, func(t *testing.T) (string, map[string]any) {
 			return `mutation($l: ID!, $m: ID!) { assignCaptain(picketLineId: $l, memberId: $m) { assignedAt } }`,
 				map[string]any{"l": f.line.ID, "m": s.kit(t).Member(db.RoleMember).ID}
+		}},
+		{"setMemberRole", adminOnly, func(t *testing.T) (string, map[string]any) {
+			return `mutation($m: ID!) { setMemberRole(memberId: $m, role: COORDINATOR) { role } }`,
+				map[string]any{"m": s.kit(t).Member(db.RoleMember).ID}
 		}},
 		{"removeCaptain", staffOnly, func(t *testing.T) (string, map[string]any) {
 			c := s.kit(t).CaptainOf(f.line)
