@@ -62,6 +62,10 @@ func (c *Conn) NextReader() (int, io.Reader, error) {
 	for {
 		mt, data, err := c.ws.ReadMessage()
 		if err != nil {
+			// gqlgen closes the connection on a goroutine of its own once
+			// its read loop has returned, after the request has ended: the
+			// connection leaves the count of open ones now.
+			c.upgrader.Conns.remove(c)
 			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
 				return 0, nil, transport.ErrWebsocketClosed
 			}
