@@ -36,6 +36,9 @@ type Notifier struct {
 	OnPush func()
 	// OnLoginEmail is called when a login email was queued.
 	OnLoginEmail func()
+	// listening, when set, hears each time the listener starts listening:
+	// tests wait on it.
+	listening func()
 }
 
 // NewNotifier returns a Notifier for this process's hub, sockets and their
@@ -183,13 +186,18 @@ func (n *Notifier) Run(ctx context.Context) {
 // Listen holds this process's one listening connection: it wakes the hub
 // for changes made by other replicas, reconnects when the connection
 // drops, and then re-reads everything, since wake-ups sent meanwhile are
-// lost (the event tables are not). It backs off between attempts on the
-// hub's clock.
+// lost (the event tables are not). It backs off between failed attempts on
+// the hub's clock, from listenBackoff up to listenMaxBackoff, and from
+// listenBackoff again once a connection listened: a database restarted
+// twice in a day must not leave every replica a minute behind.
 func (n *Notifier) Listen(ctx context.Context, url string) {
-	for backoff := time.Second; ctx.Err() == nil; {
-		err := n.listenOnce(ctx, url)
+	for backoff := listenBackoff; ctx.Err() == nil; {
+		listened, err := n.listenOnce(ctx, url)
 		if ctx.Err() != nil {
 			return
+		}
+		if listened {
+			backoff = listenBackoff
 		}
 		n.log.Warn("event listener disconnected; reconnecting", "err", err, "in", backoff)
 		select {
@@ -197,25 +205,36 @@ func (n *Notifier) Listen(ctx context.Context, url string) {
 			return
 		case <-n.hub.clock.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
+		backoff = min(2*backoff, listenMaxBackoff)
 	}
 }
 
-func (n *Notifier) listenOnce(ctx context.Context, url string) error {
+// The listener's backoff between attempts to connect.
+const (
+	listenBackoff    = time.Second
+	listenMaxBackoff = 30 * time.Second
+)
+
+// listenOnce listens until the connection fails, and says whether it got
+// as far as listening.
+func (n *Notifier) listenOnce(ctx context.Context, url string) (listened bool, err error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
-		return err
+		return false, err
+	}
+	if n.listening != nil {
+		n.listening()
 	}
 	n.hub.WakeAll()
 	n.authority.CheckAll()
 	for {
 		note, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return true, err
 		}
 		origin, payload, ok := strings.Cut(note.Payload, "|")
 		if !ok || origin == n.origin {
