@@ -119,39 +119,40 @@ ON CONFLICT (member_id, window_start) DO UPDATE SET mutations = member_mutations
 RETURNING member_id::text, mutations`
 
 // FlushMutationCounts adds what this replica admitted since its last flush
-// to the shared counts, and takes back each of those members' totals
-// across replicas. Members are written in id order, so that replicas
-// flushing the same members at once cannot deadlock. System only: the
-// server runs it every MutationFlushInterval and once when it stops.
-func (l *MutationLimiter) FlushMutationCounts(ctx context.Context, actor Actor) (err error) {
+// to the shared counts, takes back each of those members' totals across
+// replicas, and returns how many members it wrote. Members are written in
+// id order, so that replicas flushing the same members at once cannot
+// deadlock. System only: the server runs it every MutationFlushInterval
+// and once when it stops.
+func (l *MutationLimiter) FlushMutationCounts(ctx context.Context, actor Actor) (members int, err error) {
 	if err := actor.requireSystem(); err != nil {
-		return err
+		return 0, err
 	}
 	defer wrap(&err, "FlushMutationCounts")
 	l.mu.Lock()
 	l.roll(l.store.clock.Now())
 	window := l.window
-	var members []string
+	var ids []string
 	for id, c := range l.counts {
 		if c.pending > 0 {
-			members = append(members, id)
+			ids = append(ids, id)
 		}
 	}
-	slices.Sort(members)
-	deltas := make([]int, len(members))
-	for i, id := range members {
+	slices.Sort(ids)
+	deltas := make([]int, len(ids))
+	for i, id := range ids {
 		c := l.counts[id]
 		c.flushing, c.pending = c.pending, 0
 		deltas[i] = c.flushing
 	}
 	l.mu.Unlock()
-	if len(members) == 0 {
-		return nil
+	if len(ids) == 0 {
+		return 0, nil
 	}
 
-	totals := make(map[string]int, len(members))
+	totals := make(map[string]int, len(ids))
 	err = l.store.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, flushMutationCountsSQL, window, members, deltas)
+		rows, err := tx.Query(ctx, flushMutationCountsSQL, window, ids, deltas)
 		if err != nil {
 			return err
 		}
@@ -167,18 +168,20 @@ func (l *MutationLimiter) FlushMutationCounts(ctx context.Context, actor Actor) 
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.window.Equal(window) {
-		// The window ended during the flush: its counts are gone.
-		return err
-	}
-	for _, id := range members {
-		c := l.counts[id]
-		if err != nil {
-			c.pending += c.flushing
-		} else {
-			c.shared = totals[id]
+	// When the window ended during the flush, its counts are gone.
+	if l.window.Equal(window) {
+		for _, id := range ids {
+			c := l.counts[id]
+			if err != nil {
+				c.pending += c.flushing
+			} else {
+				c.shared = totals[id]
+			}
+			c.flushing = 0
 		}
-		c.flushing = 0
 	}
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return len(ids), nil
 }

@@ -122,7 +122,7 @@ func TestPurgeKeepsWhatIsLiveAndDeletesTheRest(t *testing.T) {
 		if err := mutations.Admit(mutator, 1); err != nil {
 			t.Fatal(err)
 		}
-		if err := mutations.FlushMutationCounts(b.Ctx, db.System); err != nil {
+		if _, err := mutations.FlushMutationCounts(b.Ctx, db.System); err != nil {
 			t.Fatal(err)
 		}
 	}

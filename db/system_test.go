@@ -114,7 +114,8 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			if err := mutations.Admit(b.Actor(m), 1); err != nil {
 				return err
 			}
-			return mutations.FlushMutationCounts(b.Ctx, a)
+			_, err := mutations.FlushMutationCounts(b.Ctx, a)
+			return err
 		},
 		"Purge": func(a db.Actor) error {
 			_, err := b.Store.Purge(b.Ctx, a, db.Retention{Events: 24 * time.Hour})
