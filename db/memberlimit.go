@@ -43,9 +43,13 @@ type MutationLimiter struct {
 	store *Store
 	max   int
 
-	mu     sync.Mutex
-	window time.Time
-	counts map[string]*mutationCount
+	// flushing serializes flushes: each holds its counts in flight apart
+	// from the ones admitted meanwhile, and a second at once would mix
+	// them up.
+	flushing sync.Mutex
+	mu       sync.Mutex
+	window   time.Time
+	counts   map[string]*mutationCount
 }
 
 // mutationCount is one member's mutations in the current window, as this
@@ -129,6 +133,8 @@ func (l *MutationLimiter) FlushMutationCounts(ctx context.Context, actor Actor) 
 		return 0, err
 	}
 	defer wrap(&err, "FlushMutationCounts")
+	l.flushing.Lock()
+	defer l.flushing.Unlock()
 	l.mu.Lock()
 	l.roll(l.store.clock.Now())
 	window := l.window
