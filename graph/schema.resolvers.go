@@ -34,8 +34,12 @@ func (r *jobActionResolver) Status(ctx context.Context, obj *db.JobAction) (db.J
 }
 
 // PicketLines is the resolver for the picketLines field.
-func (r *jobActionResolver) PicketLines(ctx context.Context, obj *db.JobAction) ([]*db.PicketLine, error) {
-	return r.Store.PicketLinesOfJobAction(ctx, actor(ctx), obj.ID)
+func (r *jobActionResolver) PicketLines(ctx context.Context, obj *db.JobAction, first *int, after *string) (*model.PicketLineConnection, error) {
+	page, err := r.Store.PicketLinesOfJobAction(ctx, actor(ctx), obj.ID, pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return picketLineConnection(page), nil
 }
 
 // Announcements is the resolver for the announcements field.
@@ -307,8 +311,12 @@ func (r *queryResolver) Me(ctx context.Context) (*db.Member, error) {
 }
 
 // JobActions is the resolver for the jobActions field.
-func (r *queryResolver) JobActions(ctx context.Context) ([]*db.JobAction, error) {
-	return r.Store.JobActions(ctx, actor(ctx))
+func (r *queryResolver) JobActions(ctx context.Context, first *int, after *string) (*model.JobActionConnection, error) {
+	page, err := r.Store.JobActions(ctx, actor(ctx), pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return jobActionConnection(page), nil
 }
 
 // JobAction is the resolver for the jobAction field.
@@ -327,20 +335,17 @@ func (r *queryResolver) Shift(ctx context.Context, id string) (*db.Shift, error)
 }
 
 // MyShifts is the resolver for the myShifts field.
-func (r *queryResolver) MyShifts(ctx context.Context) ([]*db.Signup, error) {
-	return r.Store.MyShifts(ctx, actor(ctx))
+func (r *queryResolver) MyShifts(ctx context.Context, first *int, after *string) (*model.SignupConnection, error) {
+	page, err := r.Store.MyShifts(ctx, actor(ctx), pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return signupConnection(page, db.MyShiftCursor), nil
 }
 
 // OpenShifts is the resolver for the openShifts field.
 func (r *queryResolver) OpenShifts(ctx context.Context, jobActionID *string, from *time.Time, to *time.Time, first *int, after *string) (*model.ShiftConnection, error) {
-	q := db.OpenShiftsQuery{JobActionID: jobActionID, From: from, To: to}
-	if first != nil {
-		q.First = *first
-	}
-	if after != nil {
-		q.After = *after
-	}
-	page, err := r.Store.OpenShifts(ctx, actor(ctx), q)
+	page, err := r.Store.OpenShifts(ctx, actor(ctx), db.OpenShiftsQuery{JobActionID: jobActionID, From: from, To: to, PageQuery: pageQuery(first, after)})
 	if err != nil {
 		return nil, err
 	}
@@ -368,8 +373,12 @@ func (r *shiftResolver) MySignup(ctx context.Context, obj *db.Shift) (*db.Signup
 }
 
 // Signups is the resolver for the signups field.
-func (r *shiftResolver) Signups(ctx context.Context, obj *db.Shift) ([]*db.Signup, error) {
-	return r.Store.ShiftSignups(ctx, actor(ctx), obj.ID)
+func (r *shiftResolver) Signups(ctx context.Context, obj *db.Shift, first *int, after *string) (*model.SignupConnection, error) {
+	page, err := r.Store.ShiftSignups(ctx, actor(ctx), obj.ID, pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return signupConnection(page, db.ShiftSignupCursor), nil
 }
 
 // Shift is the resolver for the shift field.
