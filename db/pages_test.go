@@ -37,8 +37,8 @@ func lineID(l *db.PicketLine) string      { return l.ID }
 func signupShiftID(su *db.Signup) string  { return su.ShiftID }
 func signupMemberID(su *db.Signup) string { return su.MemberID }
 
-// pagedLists builds each list that pages with seven items in a known
-// order, ties included, and returns it with that order.
+// pagedLists builds each list that pages with seven or eight items in a
+// known order, ties included, and returns it with that order.
 func pagedLists(t *testing.T, b *dbtest.Bundle) map[string]struct {
 	list pagedList
 	want []string
@@ -135,7 +135,17 @@ func pagedLists(t *testing.T, b *dbtest.Bundle) map[string]struct {
 		return pageIDs(page, err, signupShiftID, db.MyShiftCursor)
 	}, ids(mine)}
 
-	// Open shifts: the seven of the member's list, to someone else.
+	// The line's shifts, soonest first: the crowded one, then the member's.
+	out["PicketLine.shifts"] = struct {
+		list pagedList
+		want []string
+	}{func(q db.PageQuery) ([]string, string, bool, error) {
+		page, err := b.Store.ShiftsOfLine(b.Ctx, b.Staff, line.ID, nil, nil, q)
+		return pageIDs(page, err, func(sh *db.Shift) string { return sh.ID }, db.ShiftCursor)
+	}, append([]string{sh.ID}, ids(mine)...)}
+
+	// Open shifts: none are open, as every one is full; only the refusals
+	// are tested.
 	out["openShifts"] = struct {
 		list pagedList
 		want []string

@@ -95,7 +95,6 @@ const costCap = 1 << 50
 // can grow without bound pages instead (see connections).
 func listBounds(l db.Limits) map[string]int {
 	return map[string]int{
-		"PicketLine.shifts":        db.ShiftsOfLineLimit,
 		"PicketLine.announcements": db.AnnouncementListLimit,
 		"JobAction.announcements":  db.AnnouncementListLimit,
 		"PicketLine.captains":      db.MaxCaptainsPerLine,
@@ -116,6 +115,7 @@ var connections = map[string]connection{
 	"Query.myShifts":        {db.DefaultPageSize, db.MaxPageSize},
 	"JobAction.picketLines": {db.DefaultPageSize, db.MaxPageSize},
 	"Shift.signups":         {db.DefaultPageSize, db.MaxPageSize},
+	"PicketLine.shifts":     {db.DefaultPageSize, db.MaxPageSize},
 }
 
 type measured struct{ cost, aliases, rootFields int }

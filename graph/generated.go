@@ -165,7 +165,7 @@ type ComplexityRoot struct {
 		Latitude       func(childComplexity int) int
 		Longitude      func(childComplexity int) int
 		Name           func(childComplexity int) int
-		Shifts         func(childComplexity int, from *time.Time, to *time.Time) int
+		Shifts         func(childComplexity int, from *time.Time, to *time.Time, first *int, after *string) int
 	}
 
 	PicketLineConnection struct {
@@ -312,7 +312,7 @@ type PicketLineResolver interface {
 
 	JobAction(ctx context.Context, obj *db.PicketLine) (*db.JobAction, error)
 	Captains(ctx context.Context, obj *db.PicketLine) ([]*db.Member, error)
-	Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time) ([]*db.Shift, error)
+	Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time, first *int, after *string) (*model.ShiftConnection, error)
 	Announcements(ctx context.Context, obj *db.PicketLine) ([]*db.Announcement, error)
 	EventCursor(ctx context.Context, obj *db.PicketLine) (string, error)
 }
@@ -973,7 +973,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.PicketLine.Shifts(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time)), true
+		return e.ComplexityRoot.PicketLine.Shifts(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time), args["first"].(*int), args["after"].(*string)), true
 
 	case "PicketLineConnection.edges":
 		if e.ComplexityRoot.PicketLineConnection.Edges == nil {
@@ -1677,8 +1677,12 @@ type PicketLine {
   jobAction: JobAction!
   "The line's captains, first assigned first; a line has at most 50."
   captains: [Member!]!
-  "Shifts of this line, soonest first, optionally only those starting in [from, to); at most 500."
-  shifts(from: Time, to: Time): [Shift!]!
+  """
+  Shifts of this line, soonest first, optionally only those starting in
+  [from, to). ` + "`" + `first` + "`" + ` is at most 100 (default 20); ` + "`" + `after` + "`" + ` is the ` + "`" + `endCursor` + "`" + `
+  of the previous page.
+  """
+  shifts(from: Time, to: Time, first: Int, after: String): ShiftConnection!
   "Announcements to this line, newest first, at most 50; empty for members who can't see the address."
   announcements: [Announcement!]!
   """
@@ -2767,6 +2771,22 @@ func (ec *executionContext) field_PicketLine_shifts_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -5408,11 +5428,11 @@ func (ec *executionContext) _PicketLine_shifts(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.PicketLine().Shifts(ctx, obj, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time))
+			return ec.Resolvers.PicketLine().Shifts(ctx, obj, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*db.Shift) graphql.Marshaler {
-			return ec.marshalNShift2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShiftᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ShiftConnection) graphql.Marshaler {
+			return ec.marshalNShiftConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐShiftConnection(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5425,7 +5445,7 @@ func (ec *executionContext) fieldContext_PicketLine_shifts(ctx context.Context, 
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Shift(ctx, field)
+			return ec.childFields_ShiftConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -10848,22 +10868,6 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋpicketlineᚋpicketline�
 		graphql.AddInvalidNullFromMarshaler(ctx, "Role!")
 	}
 	return res
-}
-
-func (ec *executionContext) marshalNShift2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Shift) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNShift2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShift(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
 }
 
 func (ec *executionContext) marshalNShift2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShift(ctx context.Context, sel ast.SelectionSet, v *db.Shift) graphql.Marshaler {

@@ -35,6 +35,7 @@ var MaxTextLength = map[string]int{
 	"myShifts.after":                          db.MaxCursorLength,
 	"picketLines.after":                       db.MaxCursorLength,
 	"signups.after":                           db.MaxCursorLength,
+	"shifts.after":                            db.MaxCursorLength,
 	"picketLineEvents.after":                  200,
 	"myEvents.after":                          200,
 	"UpdateContactInput.name":                 200,

@@ -271,8 +271,12 @@ func (r *picketLineResolver) Captains(ctx context.Context, obj *db.PicketLine) (
 }
 
 // Shifts is the resolver for the shifts field.
-func (r *picketLineResolver) Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time) ([]*db.Shift, error) {
-	return r.Store.ShiftsOfLine(ctx, actor(ctx), obj.ID, from, to)
+func (r *picketLineResolver) Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time, first *int, after *string) (*model.ShiftConnection, error) {
+	page, err := r.Store.ShiftsOfLine(ctx, actor(ctx), obj.ID, from, to, pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return shiftConnection(page), nil
 }
 
 // Announcements is the resolver for the announcements field.
