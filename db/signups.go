@@ -34,7 +34,8 @@ type Signup struct {
 	// while the sign-up is WAITLISTED.
 	WaitlistPosition *int
 	CreatedAt        time.Time
-	// waitlistSeq orders the waitlist (0 off it), for ShiftSignupCursor.
+	// waitlistSeq orders the waitlist (0 off it), for ShiftSignupCursor;
+	// only ShiftSignups reads it.
 	waitlistSeq int64
 	// Shift is the sign-up's shift when the query that found the sign-up
 	// read it too; nil otherwise.
@@ -54,11 +55,11 @@ const signupColumns = `s.id, s.shift_id, s.member_id, s.status,
         SELECT count(*)::int FROM signups w
         WHERE w.shift_id = s.shift_id AND w.status = 'WAITLISTED' AND w.waitlist_seq <= s.waitlist_seq
     ) END,
-    s.created_at, COALESCE(s.waitlist_seq, 0)`
+    s.created_at`
 
 // signupDest is where a row of signupColumns scans to.
 func signupDest(s *Signup) []any {
-	return []any{&s.ID, &s.ShiftID, &s.MemberID, &s.Status, &s.WaitlistPosition, &s.CreatedAt, &s.waitlistSeq}
+	return []any{&s.ID, &s.ShiftID, &s.MemberID, &s.Status, &s.WaitlistPosition, &s.CreatedAt}
 }
 
 func scanSignup(row pgx.Row) (*Signup, error) {
@@ -417,7 +418,7 @@ func (s *Store) MySignups(ctx context.Context, actor Actor, shiftIDs []string) (
 const (
 	shiftLineSQL    = `SELECT picket_line_id FROM shifts WHERE id = $1`
 	shiftSignupsSQL = `
-SELECT ` + signupColumns + `
+SELECT ` + signupColumns + `, COALESCE(s.waitlist_seq, 0)
 FROM signups s
 WHERE s.shift_id = $1 AND s.status IN ` + activeStatuses + ` AND ($2::uuid IS NULL OR s.member_id = $2)
   AND ($3::bigint IS NULL OR (s.waitlist_seq IS NOT NULL, COALESCE(s.waitlist_seq, 0), s.created_at, s.id) > ($3 > 0, $3, $4, $5::uuid))
@@ -499,7 +500,10 @@ func (s *Store) ShiftSignups(ctx context.Context, actor Actor, shiftID string, q
 		afterSeq, afterCreated, afterID = &after.waitlistSeq, &after.createdAt, &after.id
 	}
 	rows, err := s.pool.Query(ctx, shiftSignupsSQL, shiftID, only, afterSeq, afterCreated, afterID, first+1)
-	list, err := collect(rows, err, scanSignup)
+	list, err := collect(rows, err, func(row pgx.Row) (*Signup, error) {
+		var su Signup
+		return &su, row.Scan(append(signupDest(&su), &su.waitlistSeq)...)
+	})
 	if err != nil {
 		return nil, err
 	}

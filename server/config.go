@@ -136,7 +136,7 @@ func (c *config) settings() []setting {
 			Var: count(&c.WSMaxSubscriptions)},
 		{Name: "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR", Default: strconv.Itoa(l.LoginPerAddressPerHour), Meaning: "`requestLoginCode` calls, and apart from them `verifyLoginCode` calls, allowed per client address per hour (besides 5 requests per email per 15 minutes and 5 tries per code); past it they answer `RATE_LIMITED` with `retryAfterSeconds`, the same for members and strangers",
 			Var: count(&c.Limits.LoginPerAddressPerHour).atLeast(1)},
-		{Name: "MAX_DEVICES_PER_MEMBER", Default: strconv.Itoa(l.DevicesPerMember), Meaning: "push devices a member may register; registering one more forgets the one registered or seen longest ago",
+		{Name: "MAX_DEVICES_PER_MEMBER", Default: strconv.Itoa(l.DevicesPerMember), Meaning: "push devices a member may register; registering one more forgets the one registered or seen longest ago; `myDevices` lists (and the cost limit counts) at most this many",
 			Var: count(&c.Limits.DevicesPerMember).atLeast(1)},
 		{Name: "RATE_LIMIT_URGENT_PER_HOUR", Default: strconv.Itoa(l.UrgentPerHour), Meaning: "urgent announcements and coverage calls together, per poster (captain or coordinator alike) per hour, besides one coverage call per shift per 30 minutes; past it they answer `RATE_LIMITED` with `retryAfterSeconds`",
 			Var: count(&c.Limits.UrgentPerHour).atLeast(1)},
