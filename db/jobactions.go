@@ -205,20 +205,12 @@ func (s *Store) JobActions(ctx context.Context, actor Actor, q PageQuery) (_ *Pa
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	first, err := q.size()
-	if err != nil {
-		return nil, err
-	}
-	afterTime, afterID, err := timeCursor(q.After)
+	first, afterTime, afterID, err := q.timePage()
 	if err != nil {
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, listJobActionsSQL, afterTime, afterID, first+1)
-	list, err := collect(rows, err, scanJobAction)
-	if err != nil {
-		return nil, err
-	}
-	return pageOf(list, first), nil
+	return collectPage(rows, err, first, scanJobAction)
 }
 
 const jobActionsByIDsSQL = `SELECT ` + jobActionColumns + ` FROM job_actions WHERE id = ANY($1)`

@@ -181,11 +181,7 @@ func (s *Store) PicketLinesOfJobAction(ctx context.Context, actor Actor, jobActi
 		afterName, afterID = &parts[0], &parts[1]
 	}
 	rows, err := s.pool.Query(ctx, linesOfJobActionSQL, jobActionID, afterName, afterID, first+1)
-	lines, err := collect(rows, err, scanLine)
-	if err != nil {
-		return nil, err
-	}
-	return pageOf(lines, first), nil
+	return collectPage(rows, err, first, scanLine)
 }
 
 // Lines on which the actor holds a sign-up that is not cancelled, or which

@@ -42,21 +42,13 @@ func (s *Store) OpenShifts(ctx context.Context, actor Actor, q OpenShiftsQuery) 
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	first, err := q.size()
+	first, afterTime, afterID, err := q.timePage()
 	if err != nil {
 		return nil, err
 	}
 	if q.JobActionID != nil && !validID(*q.JobActionID) {
 		return &Page[*Shift]{}, nil
 	}
-	afterTime, afterID, err := timeCursor(q.After)
-	if err != nil {
-		return nil, err
-	}
 	rows, err := s.pool.Query(ctx, openShiftsSQL, actor.MemberID, s.clock.Now(), q.From, q.To, afterTime, afterID, q.JobActionID, first+1)
-	shifts, err := collect(rows, err, scanShift)
-	if err != nil {
-		return nil, err
-	}
-	return pageOf(shifts, first), nil
+	return collectPage(rows, err, first, scanShift)
 }

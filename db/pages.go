@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Page sizes of every list that pages (openShifts, jobActions,
@@ -44,13 +46,17 @@ func (q PageQuery) size() (int, error) {
 	return q.First, nil
 }
 
-// pageOf cuts the first+1 rows a page query read into a page: the extra
-// row only tells that there is a next page.
-func pageOf[T any](rows []T, first int) *Page[T] {
-	if len(rows) > first {
-		return &Page[T]{Items: rows[:first], HasNextPage: true}
+// collectPage reads the first+1 rows a page query asked for into a page:
+// the extra row only tells that there is a next page.
+func collectPage[T any](rows pgx.Rows, err error, first int, scan func(pgx.Row) (*T, error)) (*Page[*T], error) {
+	items, err := collect(rows, err, scan)
+	if err != nil {
+		return nil, err
 	}
-	return &Page[T]{Items: rows}
+	if len(items) > first {
+		return &Page[*T]{Items: items[:first], HasNextPage: true}, nil
+	}
+	return &Page[*T]{Items: items}, nil
 }
 
 // A cursor is the sort key of an item, its parts joined by "|" (the last
@@ -92,19 +98,19 @@ func errBadCursor() *Error { return errInput("after", "not a cursor from this li
 
 func formatCursorTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// timeCursor reads a cursor of a list ordered by a time and an id, as
-// SQL arguments: both nil for the first page.
-func timeCursor(c string) (*time.Time, *string, error) {
-	if c == "" {
-		return nil, nil, nil
+// timePage reads a page query of a list ordered by a time and an id: its
+// size, and its cursor as SQL arguments (both nil for the first page).
+func (q PageQuery) timePage() (first int, afterTime *time.Time, afterID *string, err error) {
+	if first, err = q.size(); err != nil || q.After == "" {
+		return first, nil, nil, err
 	}
-	parts, err := decodeCursor(c, 2)
+	parts, err := decodeCursor(q.After, 2)
 	if err != nil {
-		return nil, nil, err
+		return 0, nil, nil, err
 	}
 	t, err := time.Parse(time.RFC3339Nano, parts[0])
 	if err != nil {
-		return nil, nil, errBadCursor()
+		return 0, nil, nil, errBadCursor()
 	}
-	return &t, &parts[1], nil
+	return first, &t, &parts[1], nil
 }

@@ -37,17 +37,17 @@ func lineID(l *db.PicketLine) string      { return l.ID }
 func signupShiftID(su *db.Signup) string  { return su.ShiftID }
 func signupMemberID(su *db.Signup) string { return su.MemberID }
 
-// pagedLists builds each list that pages with seven or eight items in a
-// known order, ties included, and returns it with that order.
-func pagedLists(t *testing.T, b *dbtest.Bundle) map[string]struct {
+// pagedCase is a list and the ids it should give, in order.
+type pagedCase struct {
 	list pagedList
 	want []string
-} {
+}
+
+// pagedLists builds each list that pages with seven or eight items in a
+// known order, ties included, and returns it with that order.
+func pagedLists(t *testing.T, b *dbtest.Bundle) map[string]pagedCase {
 	t.Helper()
-	out := map[string]struct {
-		list pagedList
-		want []string
-	}{}
+	out := map[string]pagedCase{}
 
 	// Job actions, newest start first; the kit's start at the clock's now,
 	// so three share one start and go by id.
@@ -66,10 +66,7 @@ func pagedLists(t *testing.T, b *dbtest.Bundle) map[string]struct {
 		tied = append(tied, b.JobAction().ID)
 	}
 	slices.Sort(tied)
-	out["jobActions"] = struct {
-		list pagedList
-		want []string
-	}{func(q db.PageQuery) ([]string, string, bool, error) {
+	out["jobActions"] = pagedCase{func(q db.PageQuery) ([]string, string, bool, error) {
 		page, err := b.Store.JobActions(b.Ctx, b.Staff, q)
 		return pageIDs(page, err, jobActionID, db.JobActionCursor)
 	}, append([]string{jobActions[3].ID, jobActions[2].ID, jobActions[1].ID, jobActions[0].ID}, tied...)}
@@ -92,10 +89,7 @@ func pagedLists(t *testing.T, b *dbtest.Bundle) map[string]struct {
 		slices.Sort(ids)
 		lines = append(lines, ids...)
 	}
-	out["picketLines"] = struct {
-		list pagedList
-		want []string
-	}{func(q db.PageQuery) ([]string, string, bool, error) {
+	out["picketLines"] = pagedCase{func(q db.PageQuery) ([]string, string, bool, error) {
 		page, err := b.Store.PicketLinesOfJobAction(b.Ctx, b.Staff, ja.ID, q)
 		return pageIDs(page, err, lineID, db.PicketLineCursor)
 	}, lines}
@@ -110,10 +104,7 @@ func pagedLists(t *testing.T, b *dbtest.Bundle) map[string]struct {
 		b.Clock.Advance(time.Minute)
 		signups = append(signups, b.SignUp(b.NewMember(), sh).MemberID)
 	}
-	out["Shift.signups"] = struct {
-		list pagedList
-		want []string
-	}{func(q db.PageQuery) ([]string, string, bool, error) {
+	out["Shift.signups"] = pagedCase{func(q db.PageQuery) ([]string, string, bool, error) {
 		page, err := b.Store.ShiftSignups(b.Ctx, b.Staff, sh.ID, q)
 		return pageIDs(page, err, signupMemberID, db.ShiftSignupCursor)
 	}, signups}
@@ -127,29 +118,20 @@ func pagedLists(t *testing.T, b *dbtest.Bundle) map[string]struct {
 		mine = append(mine, sh)
 	}
 	slices.SortFunc(mine, func(a, b *db.Shift) int { return a.StartsAt.Compare(b.StartsAt) })
-	out["myShifts"] = struct {
-		list pagedList
-		want []string
-	}{func(q db.PageQuery) ([]string, string, bool, error) {
+	out["myShifts"] = pagedCase{func(q db.PageQuery) ([]string, string, bool, error) {
 		page, err := b.Store.MyShifts(b.Ctx, m, q)
 		return pageIDs(page, err, signupShiftID, db.MyShiftCursor)
 	}, ids(mine)}
 
 	// The line's shifts, soonest first: the crowded one, then the member's.
-	out["PicketLine.shifts"] = struct {
-		list pagedList
-		want []string
-	}{func(q db.PageQuery) ([]string, string, bool, error) {
+	out["PicketLine.shifts"] = pagedCase{func(q db.PageQuery) ([]string, string, bool, error) {
 		page, err := b.Store.ShiftsOfLine(b.Ctx, b.Staff, line.ID, nil, nil, q)
 		return pageIDs(page, err, func(sh *db.Shift) string { return sh.ID }, db.ShiftCursor)
 	}, append([]string{sh.ID}, ids(mine)...)}
 
 	// Open shifts: none are open, as every one is full; only the refusals
 	// are tested.
-	out["openShifts"] = struct {
-		list pagedList
-		want []string
-	}{func(q db.PageQuery) ([]string, string, bool, error) {
+	out["openShifts"] = pagedCase{func(q db.PageQuery) ([]string, string, bool, error) {
 		page, err := b.Store.OpenShifts(b.Ctx, b.NewMember(), db.OpenShiftsQuery{PageQuery: q})
 		return pageIDs(page, err, func(sh *db.Shift) string { return sh.ID }, db.ShiftCursor)
 	}, nil}

@@ -290,18 +290,10 @@ func (s *Store) ShiftsOfLine(ctx context.Context, actor Actor, lineID string, fr
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	first, err := q.size()
-	if err != nil {
-		return nil, err
-	}
-	afterTime, afterID, err := timeCursor(q.After)
+	first, afterTime, afterID, err := q.timePage()
 	if err != nil {
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, shiftsOfLineSQL, lineID, from, to, afterTime, afterID, first+1)
-	shifts, err := collect(rows, err, scanShift)
-	if err != nil {
-		return nil, err
-	}
-	return pageOf(shifts, first), nil
+	return collectPage(rows, err, first, scanShift)
 }

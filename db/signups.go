@@ -369,26 +369,18 @@ func (s *Store) MyShifts(ctx context.Context, actor Actor, q PageQuery) (_ *Page
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	first, err := q.size()
-	if err != nil {
-		return nil, err
-	}
-	afterTime, afterID, err := timeCursor(q.After)
+	first, afterTime, afterID, err := q.timePage()
 	if err != nil {
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, myShiftsSQL, actor.MemberID, s.clock.Now(), afterTime, afterID, first+1)
-	list, err := collect(rows, err, func(row pgx.Row) (*Signup, error) {
+	return collectPage(rows, err, first, func(row pgx.Row) (*Signup, error) {
 		su, sh := Signup{}, Shift{}
 		err := row.Scan(append(signupDest(&su),
 			&sh.ID, &sh.PicketLineID, &sh.StartsAt, &sh.EndsAt, &sh.Capacity, &sh.SignedUpCount, &sh.WaitlistCount, &sh.CancelledAt, &sh.CreatedAt)...)
 		su.Shift = &sh
 		return &su, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return pageOf(list, first), nil
 }
 
 const mySignupsSQL = `
@@ -500,14 +492,10 @@ func (s *Store) ShiftSignups(ctx context.Context, actor Actor, shiftID string, q
 		afterSeq, afterCreated, afterID = &after.waitlistSeq, &after.createdAt, &after.id
 	}
 	rows, err := s.pool.Query(ctx, shiftSignupsSQL, shiftID, only, afterSeq, afterCreated, afterID, first+1)
-	list, err := collect(rows, err, func(row pgx.Row) (*Signup, error) {
+	return collectPage(rows, err, first, func(row pgx.Row) (*Signup, error) {
 		var su Signup
 		return &su, row.Scan(append(signupDest(&su), &su.waitlistSeq)...)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return pageOf(list, first), nil
 }
 
 const signupsByIDsSQL = `SELECT ` + signupColumns + ` FROM signups s WHERE s.id = ANY($1)`
