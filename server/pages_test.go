@@ -119,6 +119,7 @@ func TestConnectionsPageOverHTTP(t *testing.T) {
 		{"jobActions", m.Token, `query($first: Int, $after: String) { list: jobActions(first: $first, after: $after) { ` + pageFields + ` } }`, nil, jobActions, func(n node) string { return n.ID }},
 		{"JobAction.picketLines", m.Token, `query($ja: ID!, $first: Int, $after: String) { jobAction(id: $ja) { list: picketLines(first: $first, after: $after) { ` + pageFields + ` } } }`, map[string]any{"ja": ja.ID}, lines, func(n node) string { return n.ID }},
 		{"Shift.signups", coordinator.Token, `query($sh: ID!, $first: Int, $after: String) { shift(id: $sh) { list: signups(first: $first, after: $after) { edges { cursor node { id member { id } } } pageInfo { hasNextPage endCursor } } } }`, map[string]any{"sh": crowded.ID}, signups, func(n node) string { return n.Member.ID }},
+		{"PicketLine.shifts", m.Token, `query($l: ID!, $first: Int, $after: String) { picketLine(id: $l) { list: shifts(first: $first, after: $after) { ` + pageFields + ` } } }`, map[string]any{"l": line.ID}, append([]string{crowded.ID}, shifts...), func(n node) string { return n.ID }},
 		{"myShifts", m.Token, `query($first: Int, $after: String) { list: myShifts(first: $first, after: $after) { edges { cursor node { id shift { id } } } pageInfo { hasNextPage endCursor } } }`, nil, shifts, func(n node) string { return n.Shift.ID }},
 	}
 	type answer struct {
@@ -129,6 +130,9 @@ func TestConnectionsPageOverHTTP(t *testing.T) {
 		Shift struct {
 			List connection[node] `json:"list"`
 		} `json:"shift"`
+		PicketLine struct {
+			List connection[node] `json:"list"`
+		} `json:"picketLine"`
 	}
 	pick := func(a *answer) connection[node] {
 		switch {
@@ -136,6 +140,8 @@ func TestConnectionsPageOverHTTP(t *testing.T) {
 			return a.JobAction.List
 		case a.Shift.List.Edges != nil:
 			return a.Shift.List
+		case a.PicketLine.List.Edges != nil:
+			return a.PicketLine.List
 		}
 		return a.List
 	}
