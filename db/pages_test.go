@@ -336,6 +336,48 @@ func TestALineTakesAtMostMaxCaptains(t *testing.T) {
 	b.CaptainOf(b.Line())
 }
 
+// An assignment that waits behind another one in flight for the last
+// place counts the captains after that one commits, so it is refused
+// rather than making 51.
+func TestACaptainWaitingForTheLastPlaceCountsAfterTheOneInFlight(t *testing.T) {
+	b := setup(t)
+	line := b.Line()
+	for range db.MaxCaptainsPerLine - 1 {
+		b.CaptainOf(line)
+	}
+	// The assignment in flight, as AssignCaptain makes it: the line's row
+	// locked, the last captain written, not yet committed.
+	inFlight, err := b.Pool.Begin(b.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inFlight.Rollback(b.Ctx)
+	if _, err := inFlight.Exec(b.Ctx, `SELECT 1 FROM picket_lines WHERE id = $1 FOR UPDATE`, line.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inFlight.Exec(b.Ctx, `INSERT INTO captains (picket_line_id, member_id) VALUES ($1, $2)`, line.ID, b.NewMember().MemberID); err != nil {
+		t.Fatal(err)
+	}
+	waiting := b.NewMember()
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Store.AssignCaptain(b.Ctx, b.Staff, line.ID, waiting.MemberID)
+		done <- err
+	}()
+	b.WaitForLockWait()
+	if err := inFlight.Commit(b.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	dbtest.WantCode(t, <-done, db.CodeConflict)
+	list, err := b.Store.CaptainsOfLine(b.Ctx, b.Staff, line.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != db.MaxCaptainsPerLine {
+		t.Fatalf("%d captains, want %d", len(list), db.MaxCaptainsPerLine)
+	}
+}
+
 // A cap lowered after members registered more devices bounds what
 // myDevices lists at once, as the cost of the field assumes.
 func TestMyDevicesNeverListsMoreThanTheCap(t *testing.T) {
