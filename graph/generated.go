@@ -1510,7 +1510,7 @@ type Mutation {
   updateShift(input: UpdateShiftInput!): Shift!
   "Cancels a shift and every sign-up on it. Coordinators, and captains of that line."
   cancelShift(id: ID!): Shift!
-  "Makes a member a captain of a line. Coordinators only."
+  "Makes a member a captain of a line; a line has at most 50 (CONFLICT past that). Coordinators only."
   assignCaptain(picketLineId: ID!, memberId: ID!): CaptainAssignment!
   "Removes a captain from a line; true if they were one. Coordinators only."
   removeCaptain(picketLineId: ID!, memberId: ID!): Boolean!
