@@ -178,7 +178,7 @@ func TestMemberUseCasesRefuseTheSystem(t *testing.T) {
 			return err
 		},
 		"MyShifts": func() error {
-			_, err := b.Store.MyShifts(b.Ctx, db.System)
+			_, err := b.Store.MyShifts(b.Ctx, db.System, db.PageQuery{})
 			return err
 		},
 		"WatchLine": func() error {

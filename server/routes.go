@@ -117,7 +117,7 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 		}
 		return next(ctx)
 	})
-	srv.Use(graph.CostLimit(graph.OperationLimits{MaxCost: maxCost, MaxAliases: maxAliases, MaxRootFields: maxRootFields}))
+	srv.Use(graph.CostLimit(graph.OperationLimits{MaxCost: maxCost, MaxAliases: maxAliases, MaxRootFields: maxRootFields, Enforced: store.Limits()}))
 	srv.Use(graph.DepthLimit(maxQueryDepth))
 	srv.Use(graph.InputCheck(schema.Schema()))
 	// After the checks above, so that a refused operation is not counted.
