@@ -174,13 +174,13 @@ var (
 // startServer starts `picketline serve` on a fresh database and waits until
 // it is ready. change, if given, edits the environment first. The server is
 // stopped at the end of the test, and run must then return nil.
-func startServer(t *testing.T, change ...func(env map[string]string)) *testServer {
+func startServer(t testing.TB, change ...func(env map[string]string)) *testServer {
 	t.Helper()
 	return startServerWith(t, dbtest.NewDatabase(t), change...)
 }
 
 // startServerWith is startServer on an existing database.
-func startServerWith(t *testing.T, dbURL string, change ...func(env map[string]string)) *testServer {
+func startServerWith(t testing.TB, dbURL string, change ...func(env map[string]string)) *testServer {
 	t.Helper()
 	s := &testServer{DBURL: dbURL, log: newLogSink()}
 	s.env = testEnv(t, s.DBURL)

@@ -119,6 +119,17 @@ func TestTransportErrorsAreGraphQLWithACode(t *testing.T) {
 	t.Run("a body that is not a JSON object", func(t *testing.T) {
 		wantTransportError(t, s.post(t, "", "application/json", []byte(`{"query": "`+marker)), http.StatusBadRequest, "BAD_REQUEST", marker)
 	})
+	t.Run("a member of the wrong type", func(t *testing.T) {
+		for _, body := range []string{
+			`{"query": 7, "pad": "` + marker + `"}`,
+			`{"query": "{ __typename }", "variables": "` + marker + `"}`,
+			`{"query": "{ __typename }", "operationName": ["` + marker + `"]}`,
+			`{"query": "{ __typename }", "extensions": "` + marker + `"}`,
+			`{"query": null, "pad": "` + marker + `"}`,
+		} {
+			wantTransportError(t, s.post(t, "", "application/json", []byte(body)), http.StatusBadRequest, "BAD_REQUEST", marker)
+		}
+	})
 	t.Run("an unsupported content type", func(t *testing.T) {
 		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
 			wantTransportError(t, s.post(t, "", ct, query), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", marker)

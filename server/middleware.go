@@ -90,11 +90,43 @@ func checkBody(max int64, next http.Handler) http.Handler {
 				map[string]any{"code": codeBadRequest})
 			return
 		}
+		if problem := requestShape(body); problem != "" {
+			auth.WriteError(w, r, http.StatusBadRequest, problem, map[string]any{"code": codeBadRequest})
+			return
+		}
 		// Bytes that are not UTF-8 pass: decoding turns them into U+FFFD,
 		// which GraphQL's input check refuses naming the field.
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requestShape says what is wrong with the members of a request's JSON
+// object, or "": gqlgen's own answer to a member of the wrong type has no
+// code and quotes the whole body back.
+func requestShape(body []byte) string {
+	var req map[string]json.RawMessage
+	if json.Unmarshal(bytes.ToValidUTF8(body, []byte("\uFFFD")), &req) != nil {
+		return "the body must be a JSON object: {\"query\": ..., \"variables\": ...}"
+	}
+	for _, m := range []struct {
+		name, want string
+		kind   byte
+	}{
+		{"query", "a string", '"'},
+		{"operationName", "a string", '"'},
+		{"variables", "an object", '{'},
+		{"extensions", "an object", '{'},
+	} {
+		v := bytes.TrimSpace(req[m.name])
+		if len(v) == 0 || string(v) == "null" && m.name != "query" {
+			continue
+		}
+		if v[0] != m.kind {
+			return fmt.Sprintf("%q must be %s", m.name, m.want)
+		}
+	}
+	return ""
 }
 
 func tooLarge(w http.ResponseWriter, r *http.Request, max int64) {
