@@ -109,6 +109,15 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.RecordLoginEmail(b.Ctx, a, db.LoginEmailOutcome{ID: 1, Result: db.LoginEmailDelivered}, 5)
 			return err
 		},
+		"RefreshConnections": func(a db.Actor) error {
+			return b.Store.RefreshConnections(b.Ctx, a, []int64{1})
+		},
+		"EndConnections": func(a db.Actor) error {
+			return b.Store.EndConnections(b.Ctx, a, []int64{1})
+		},
+		"EndReplicaConnections": func(a db.Actor) error {
+			return b.Store.EndReplicaConnections(b.Ctx, a, "00000000-0000-4000-8000-000000000001")
+		},
 		"Purge": func(a db.Actor) error {
 			_, err := b.Store.Purge(b.Ctx, a, db.Retention{Events: 24 * time.Hour})
 			return err
@@ -179,6 +188,10 @@ func TestMemberUseCasesRefuseTheSystem(t *testing.T) {
 		},
 		"RegisterDevice": func() error {
 			_, err := b.Store.RegisterDevice(b.Ctx, db.System, "a token", db.PlatformAndroid)
+			return err
+		},
+		"AdmitConnection": func() error {
+			_, err := b.Store.AdmitConnection(b.Ctx, db.System, "00000000-0000-4000-8000-000000000001")
 			return err
 		},
 		"CreateShift": func() error {
