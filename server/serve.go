@@ -157,8 +157,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	// The closed sockets' slots all go in one statement, rather than each
-	// waiting its turn or going stale.
-	if err := rt.admission.EndAll(sctx); err != nil {
+	// waiting its turn or going stale; with time of its own, should the
+	// drain have used all of it.
+	ectx, cancelEnd := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelEnd()
+	if err := rt.admission.EndAll(ectx); err != nil {
 		log.Warn("free this replica's websocket slots", "err", err)
 	}
 	log.Info("stopped")

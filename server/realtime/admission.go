@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -145,7 +146,7 @@ func (a *Admission) authenticated(adm *admission) {
 func (a *Admission) Admit(ctx context.Context, actor db.Actor) error {
 	adm, ok := ctx.Value(admissionKey{}).(*admission)
 	if !ok {
-		return fmt.Errorf("websocket request not prepared by Admission.Handler")
+		return errors.New("websocket request not prepared by Admission.Handler")
 	}
 	id, err := a.store.AdmitConnection(ctx, actor, a.replica)
 	if err != nil {
