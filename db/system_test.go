@@ -110,10 +110,10 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			return err
 		},
 		"RefreshConnections": func(a db.Actor) error {
-			return b.Store.RefreshConnections(b.Ctx, a, []int64{1})
+			return b.Store.RefreshConnections(b.Ctx, a, []db.ConnectionID{{1}})
 		},
 		"EndConnections": func(a db.Actor) error {
-			return b.Store.EndConnections(b.Ctx, a, []int64{1})
+			return b.Store.EndConnections(b.Ctx, a, []db.ConnectionID{{1}})
 		},
 		"EndReplicaConnections": func(a db.Actor) error {
 			return b.Store.EndReplicaConnections(b.Ctx, a, "00000000-0000-4000-8000-000000000001")

@@ -2,10 +2,14 @@ package db
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
+
+// ConnectionID names an admitted websocket's row.
+type ConnectionID [16]byte
 
 // How replicas share the count of open websockets per member: each
 // refreshes its connections' rows every ConnectionRefreshInterval, and a
@@ -20,12 +24,14 @@ const (
 
 const (
 	// Admissions of one member take turns, so that two replicas cannot both
-	// count nine and admit a tenth and an eleventh. The count runs in a
-	// statement of its own after the lock: in READ COMMITTED, that
-	// statement's snapshot sees the rows the previous holder committed.
-	lockMemberConnectionsSQL = `SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE`
+	// count nine and admit a tenth and an eleventh. An advisory lock rather
+	// than the member's row: locking a row writes to the WAL, and the commit
+	// would then wait for a disk flush, for every websocket that opens.
+	lockMemberConnectionsSQL = `SELECT pg_advisory_xact_lock(hashtextextended('ws_connections:' || $1::text, 0))`
 	// admitConnectionSQL adds the connection only while the member's fresh
-	// rows (seen since $4) number fewer than $5.
+	// rows (seen since $4) number fewer than $5. It runs as a statement of
+	// its own after the lock: in READ COMMITTED its snapshot, taken then,
+	// sees the rows the previous holder committed.
 	admitConnectionSQL = `
 INSERT INTO ws_connections (member_id, replica, opened_at, seen_at)
 SELECT $1, $2, $3, $3
@@ -36,24 +42,26 @@ RETURNING id`
 // AdmitConnection counts a websocket of the caller's, opened on replica,
 // against Limits.WSConnectionsPerMember, shared by every replica, and
 // returns the connection's id for EndConnections. One over the cap fails
-// with RATE_LIMITED and is not counted.
-func (s *Store) AdmitConnection(ctx context.Context, actor Actor, replica string) (id int64, err error) {
+// with RATE_LIMITED and is not counted. The lock and the insert go in one
+// batch, which PostgreSQL runs as one transaction: one round trip, and no
+// flush to wait for (the table is unlogged).
+func (s *Store) AdmitConnection(ctx context.Context, actor Actor, replica string) (id ConnectionID, err error) {
 	defer wrap(&err, "AdmitConnection")
 	if err := actor.requireMember(); err != nil {
-		return 0, err
+		return id, err
 	}
 	now := s.clock.Now()
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, lockMemberConnectionsSQL, actor.MemberID); err != nil {
+	batch := &pgx.Batch{}
+	batch.Queue(lockMemberConnectionsSQL, actor.MemberID)
+	batch.Queue(admitConnectionSQL, actor.MemberID, replica, now, now.Add(-ConnectionStaleAfter), s.limits.WSConnectionsPerMember).
+		QueryRow(func(row pgx.Row) error {
+			err := row.Scan((*[16]byte)(&id))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return &Error{Code: CodeRateLimited, Message: "too many connections"}
+			}
 			return err
-		}
-		err := tx.QueryRow(ctx, admitConnectionSQL, actor.MemberID, replica, now, now.Add(-ConnectionStaleAfter), s.limits.WSConnectionsPerMember).Scan(&id)
-		if err == pgx.ErrNoRows {
-			return &Error{Code: CodeRateLimited, Message: "too many connections"}
-		}
-		return err
-	})
-	return id, err
+		})
+	return id, s.pool.SendBatch(ctx, batch).Close()
 }
 
 const refreshConnectionsSQL = `UPDATE ws_connections SET seen_at = $2 WHERE id = ANY($1)`
@@ -63,12 +71,12 @@ const refreshConnectionsSQL = `UPDATE ws_connections SET seen_at = $2 WHERE id =
 // rows: a row whose end was lost (the database did not answer) then goes
 // stale instead of counting for as long as the replica runs. System only:
 // each replica runs it every ConnectionRefreshInterval.
-func (s *Store) RefreshConnections(ctx context.Context, actor Actor, ids []int64) (err error) {
+func (s *Store) RefreshConnections(ctx context.Context, actor Actor, ids []ConnectionID) (err error) {
 	if err := actor.requireSystem(); err != nil {
 		return err
 	}
 	defer wrap(&err, "RefreshConnections")
-	_, err = s.pool.Exec(ctx, refreshConnectionsSQL, ids, s.clock.Now())
+	_, err = s.pool.Exec(ctx, refreshConnectionsSQL, uuids(ids), s.clock.Now())
 	return err
 }
 
@@ -76,12 +84,12 @@ const endConnectionsSQL = `DELETE FROM ws_connections WHERE id = ANY($1)`
 
 // EndConnections frees the slots of connections that closed. System only:
 // the replica holding them runs it.
-func (s *Store) EndConnections(ctx context.Context, actor Actor, ids []int64) (err error) {
+func (s *Store) EndConnections(ctx context.Context, actor Actor, ids []ConnectionID) (err error) {
 	if err := actor.requireSystem(); err != nil {
 		return err
 	}
 	defer wrap(&err, "EndConnections")
-	_, err = s.pool.Exec(ctx, endConnectionsSQL, ids)
+	_, err = s.pool.Exec(ctx, endConnectionsSQL, uuids(ids))
 	return err
 }
 
@@ -97,4 +105,13 @@ func (s *Store) EndReplicaConnections(ctx context.Context, actor Actor, replica 
 	defer wrap(&err, "EndReplicaConnections")
 	_, err = s.pool.Exec(ctx, endReplicaConnectionsSQL, replica)
 	return err
+}
+
+// uuids is ids as pgx encodes a uuid[].
+func uuids(ids []ConnectionID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }

@@ -18,9 +18,9 @@ const (
 
 // admit opens n connections of a on replica, failing the test unless all
 // are admitted, and returns their ids.
-func admit(t *testing.T, b *dbtest.Bundle, a db.Actor, replica string, n int) []int64 {
+func admit(t *testing.T, b *dbtest.Bundle, a db.Actor, replica string, n int) []db.ConnectionID {
 	t.Helper()
-	var ids []int64
+	var ids []db.ConnectionID
 	for range n {
 		id, err := b.Store.AdmitConnection(b.Ctx, a, replica)
 		if err != nil {

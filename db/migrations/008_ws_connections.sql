@@ -5,9 +5,20 @@
 -- belongs to a replica that died without saying so, and neither counts nor
 -- stays (the purge deletes it). A new table only: replicas of the previous
 -- release never see it.
-CREATE TABLE ws_connections (
-    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    member_id  uuid NOT NULL REFERENCES members ON DELETE CASCADE,
+--
+-- Unlogged: a row is written when a socket opens and deleted when it
+-- closes, and none of it need outlive the sockets. Without WAL, opening one
+-- waits for no disk flush. A crash or a failover of the database empties
+-- the table, which lets members open up to their cap again beside the
+-- sockets they hold until those reconnect; no foreign key either, since
+-- checking one locks the member's row, which is written to the WAL. A
+-- member's rows go with their sockets, whether or not the member still is.
+CREATE UNLOGGED TABLE ws_connections (
+    -- Random rather than from a sequence: an unlogged table's sequence
+    -- starts again after a crash, and replicas still holding the ids they
+    -- had would then refresh and delete other sockets' rows.
+    id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    member_id  uuid NOT NULL,
     -- The process holding the socket, named afresh at every start.
     replica    uuid NOT NULL,
     opened_at  timestamptz NOT NULL,

@@ -48,10 +48,10 @@ type Admission struct {
 
 	mu      sync.Mutex
 	pending map[string]int
-	open    map[int64]struct{}
+	open    map[db.ConnectionID]struct{}
 	// ended carries the connections that closed, for Run to free their
 	// slots in batches.
-	ended chan int64
+	ended chan db.ConnectionID
 }
 
 // endBatch bounds how many closed connections one statement frees; ended
@@ -69,8 +69,8 @@ func NewAdmission(store *db.Store, clock db.Clock, log *slog.Logger, maxPending 
 		maxPending: maxPending,
 		retryAfter: int(math.Ceil(initTimeout.Seconds())),
 		pending:    map[string]int{},
-		open:       map[int64]struct{}{},
-		ended:      make(chan int64, endBatch),
+		open:       map[db.ConnectionID]struct{}{},
+		ended:      make(chan db.ConnectionID, endBatch),
 	}
 }
 
@@ -91,8 +91,9 @@ type admission struct {
 	// pending: counted among addr's handshakes.
 	pending bool
 	// id is the connection's row in ws_connections, once admitted.
-	id     int64
-	closed bool
+	id       db.ConnectionID
+	admitted bool
+	closed   bool
 }
 
 type admissionKey struct{}
@@ -155,7 +156,7 @@ func (a *Admission) Admit(ctx context.Context, actor db.Actor) error {
 	a.mu.Lock()
 	closed := adm.closed
 	if !closed {
-		adm.id = id
+		adm.id, adm.admitted = id, true
 		a.open[id] = struct{}{}
 		a.authenticated(adm)
 	}
@@ -177,15 +178,15 @@ func (a *Admission) release(adm *admission, now bool) {
 	}
 	adm.closed = true
 	a.authenticated(adm)
-	id := adm.id
+	id, admitted := adm.id, adm.admitted
 	delete(a.open, id)
 	a.mu.Unlock()
 	switch {
-	case id == 0:
+	case !admitted:
 	case now:
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := a.store.EndConnections(ctx, db.System, []int64{id}); err != nil {
+		if err := a.store.EndConnections(ctx, db.System, []db.ConnectionID{id}); err != nil {
 			a.log.Warn("free a websocket's slot", "err", err)
 		}
 	default:
@@ -195,7 +196,7 @@ func (a *Admission) release(adm *admission, now bool) {
 
 // end hands a closed connection to Run, or leaves its row to go stale
 // when Run is that far behind.
-func (a *Admission) end(id int64) {
+func (a *Admission) end(id db.ConnectionID) {
 	select {
 	case a.ended <- id:
 	default:
@@ -241,8 +242,8 @@ func (a *Admission) Run(ctx context.Context) {
 }
 
 // drain returns first and the other closed connections waiting.
-func (a *Admission) drain(first int64) []int64 {
-	ids := []int64{first}
+func (a *Admission) drain(first db.ConnectionID) []db.ConnectionID {
+	ids := []db.ConnectionID{first}
 	for len(ids) < endBatch {
 		select {
 		case id := <-a.ended:
@@ -256,7 +257,7 @@ func (a *Admission) drain(first int64) []int64 {
 
 func (a *Admission) refresh(ctx context.Context) error {
 	a.mu.Lock()
-	ids := make([]int64, 0, len(a.open))
+	ids := make([]db.ConnectionID, 0, len(a.open))
 	for id := range a.open {
 		ids = append(ids, id)
 	}
