@@ -79,29 +79,40 @@ func (c *wsClient) initRefused(token string) {
 	}
 }
 
+// twoReplicas starts two servers on one database, and adds a member.
+func twoReplicas(t *testing.T) (a, b *testServer, m *member) {
+	t.Helper()
+	dbURL := dbtest.NewDatabase(t)
+	a, b = startServerWith(t, dbURL), startServerWith(t, dbURL)
+	return a, b, a.addMember(t, db.RoleMember)
+}
+
+// connected opens a websocket of the member's on s, acknowledged.
+func (s *testServer) connected(t *testing.T, token string) *wsClient {
+	t.Helper()
+	ws := s.dialWS(t, nil)
+	ws.init(token)
+	return ws
+}
+
 func TestConnectionsPerMemberAreCappedAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.NewDatabase(t)
-	a := startServerWith(t, dbURL)
-	b := startServerWith(t, dbURL)
-	m := a.addMember(t, db.RoleMember)
+	a, b, m := twoReplicas(t)
 	const limit = 10
 	var open []*wsClient
 	for i := range limit {
 		srv := []*testServer{a, b}[i%2]
-		ws := srv.dialWS(t, nil)
-		ws.init(srv.mintToken(t, m.ID))
-		open = append(open, ws)
+		open = append(open, srv.connected(t, srv.mintToken(t, m.ID)))
 	}
 	a.dialWS(t, nil).initRefused(m.Token)
 	b.dialWS(t, nil).initRefused(m.Token)
 	// The cap is the member's, not the session's or the replica's: another
 	// member connects as ever.
-	a.dialWS(t, nil).init(a.addMember(t, db.RoleMember).Token)
+	a.connected(t, a.addMember(t, db.RoleMember).Token)
 
 	// Closing one on replica A frees a slot on replica B.
 	open[0].closeCleanly()
-	b.dialWS(t, nil).init(m.Token)
+	b.connected(t, m.Token)
 	b.dialWS(t, nil).initRefused(m.Token)
 	// So does a socket the server closes.
 	open[1].subscribe("1", myEventsSub, nil)
@@ -166,10 +177,7 @@ func connectOnce(t *testing.T, url, token string) (acked bool, code int, err err
 
 func TestConnectionsPerMemberHoldWhenManyConnectAtOnceOnTwoReplicas(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.NewDatabase(t)
-	a := startServerWith(t, dbURL)
-	b := startServerWith(t, dbURL)
-	m := a.addMember(t, db.RoleMember)
+	a, b, m := twoReplicas(t)
 	// Fifteen at once on each replica: within the handshakes one address
 	// may have in progress, three times the member's cap.
 	const perReplica, limit = 15, 10
@@ -205,16 +213,11 @@ func TestConnectionsPerMemberHoldWhenManyConnectAtOnceOnTwoReplicas(t *testing.T
 
 func TestAReplicaStoppingFreesItsMembersSlots(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.NewDatabase(t)
-	a := startServerWith(t, dbURL)
-	b := startServerWith(t, dbURL)
-	m := a.addMember(t, db.RoleMember)
+	a, b, m := twoReplicas(t)
 	const limit = 10
 	var onA []*wsClient
 	for range limit {
-		ws := a.dialWS(t, nil)
-		ws.init(m.Token)
-		onA = append(onA, ws)
+		onA = append(onA, a.connected(t, m.Token))
 	}
 	b.dialWS(t, nil).initRefused(m.Token)
 	if err := a.stop(); err != nil {
@@ -224,7 +227,7 @@ func TestAReplicaStoppingFreesItsMembersSlots(t *testing.T) {
 		ws.expectClose(realtime.CloseServiceRestart)
 	}
 	for range limit {
-		b.dialWS(t, nil).init(m.Token)
+		b.connected(t, m.Token)
 	}
 	b.dialWS(t, nil).initRefused(m.Token)
 }
