@@ -129,8 +129,9 @@ func (a *Admission) begin(adm *admission) bool {
 	return true
 }
 
-// authenticated stops counting adm as a handshake; a.mu is held.
-func (a *Admission) authenticated(adm *admission) {
+// endHandshake stops counting adm as a handshake of its address, once it
+// is authenticated or closed; a.mu is held.
+func (a *Admission) endHandshake(adm *admission) {
 	if !adm.pending {
 		return
 	}
@@ -158,7 +159,7 @@ func (a *Admission) Admit(ctx context.Context, actor db.Actor) error {
 	if !closed {
 		adm.id, adm.admitted = id, true
 		a.open[id] = struct{}{}
-		a.authenticated(adm)
+		a.endHandshake(adm)
 	}
 	a.mu.Unlock()
 	if closed {
@@ -177,9 +178,11 @@ func (a *Admission) release(adm *admission, now bool) {
 		return
 	}
 	adm.closed = true
-	a.authenticated(adm)
+	a.endHandshake(adm)
 	id, admitted := adm.id, adm.admitted
-	delete(a.open, id)
+	if admitted {
+		delete(a.open, id)
+	}
 	a.mu.Unlock()
 	switch {
 	case !admitted:
