@@ -13,7 +13,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/picketline/picketline/db"
-	"github.com/picketline/picketline/db/dbtest"
 	"github.com/picketline/picketline/server/realtime"
 )
 
@@ -79,14 +78,6 @@ func (c *wsClient) initRefused(token string) {
 	}
 }
 
-// twoReplicas starts two servers on one database, and adds a member.
-func twoReplicas(t *testing.T) (a, b *testServer, m *member) {
-	t.Helper()
-	dbURL := dbtest.NewDatabase(t)
-	a, b = startServerWith(t, dbURL), startServerWith(t, dbURL)
-	return a, b, a.addMember(t, db.RoleMember)
-}
-
 // connected opens a websocket of the member's on s, acknowledged.
 func (s *testServer) connected(t *testing.T, token string) *wsClient {
 	t.Helper()
@@ -97,7 +88,8 @@ func (s *testServer) connected(t *testing.T, token string) *wsClient {
 
 func TestConnectionsPerMemberAreCappedAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	a, b, m := twoReplicas(t)
+	a, b := twoReplicas(t)
+	m := a.addMember(t, db.RoleMember)
 	const limit = 10
 	var open []*wsClient
 	for i := range limit {
@@ -177,7 +169,8 @@ func connectOnce(t *testing.T, url, token string) (acked bool, code int, err err
 
 func TestConnectionsPerMemberHoldWhenManyConnectAtOnceOnTwoReplicas(t *testing.T) {
 	t.Parallel()
-	a, b, m := twoReplicas(t)
+	a, b := twoReplicas(t)
+	m := a.addMember(t, db.RoleMember)
 	// Fifteen at once on each replica: within the handshakes one address
 	// may have in progress, three times the member's cap.
 	const perReplica, limit = 15, 10
@@ -213,7 +206,8 @@ func TestConnectionsPerMemberHoldWhenManyConnectAtOnceOnTwoReplicas(t *testing.T
 
 func TestAReplicaStoppingFreesItsMembersSlots(t *testing.T) {
 	t.Parallel()
-	a, b, m := twoReplicas(t)
+	a, b := twoReplicas(t)
+	m := a.addMember(t, db.RoleMember)
 	const limit = 10
 	var onA []*wsClient
 	for range limit {
