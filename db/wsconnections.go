@@ -51,17 +51,26 @@ func (s *Store) AdmitConnection(ctx context.Context, actor Actor, replica string
 		return id, err
 	}
 	now := s.clock.Now()
+	full := false
 	batch := &pgx.Batch{}
 	batch.Queue(lockMemberConnectionsSQL, actor.MemberID)
 	batch.Queue(admitConnectionSQL, actor.MemberID, replica, now, now.Add(-ConnectionStaleAfter), s.limits.WSConnectionsPerMember).
 		QueryRow(func(row pgx.Row) error {
+			// A refusal is no error to the batch: pgx makes a batch whose
+			// callback fails several times slower.
 			err := row.Scan((*[16]byte)(&id))
-			if errors.Is(err, pgx.ErrNoRows) {
-				return &Error{Code: CodeRateLimited, Message: "too many connections"}
+			if full = errors.Is(err, pgx.ErrNoRows); full {
+				return nil
 			}
 			return err
 		})
-	return id, s.pool.SendBatch(ctx, batch).Close()
+	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return id, err
+	}
+	if full {
+		return id, &Error{Code: CodeRateLimited, Message: "too many connections"}
+	}
+	return id, nil
 }
 
 const refreshConnectionsSQL = `UPDATE ws_connections SET seen_at = $2 WHERE id = ANY($1)`
