@@ -20,7 +20,7 @@ import (
 const (
 	signUpMutation = `mutation($s: ID!){ signUpForShift(shiftId:$s){ id status waitlistPosition } }`
 	openShiftsQ    = `query { openShifts(first: 20){ edges { node { id startsAt spotsLeft } } pageInfo { hasNextPage endCursor } } }`
-	myShiftsQ      = `query { myShifts { id status shift { id startsAt } } }`
+	myShiftsQ      = `query { myShifts(first: 20){ edges { node { id status shift { id startsAt } } } pageInfo { hasNextPage endCursor } } }`
 )
 
 // codeConflict is the error code of an expected overlap: it counts as a
@@ -436,7 +436,9 @@ func (b *bench) reads(ctx context.Context) (*scenarioReport, error) {
 				return 0, code
 			}
 			var out struct {
-				MyShifts []json.RawMessage `json:"myShifts"`
+				MyShifts struct {
+					Edges []json.RawMessage `json:"edges"`
+				} `json:"myShifts"`
 			}
 			return 1, b.api.post(ctx, m.Token, myBody, &out)
 		})

@@ -192,26 +192,26 @@ func TestShiftSignupsListForCaptainsAndOwners(t *testing.T) {
 	first, second := b.NewMember(), b.NewMember()
 	b.SignUp(first, sh)
 	b.SignUp(second, sh)
-	all, err := b.Store.ShiftSignups(b.Ctx, captain, sh.ID)
+	all, err := b.Store.ShiftSignups(b.Ctx, captain, sh.ID, db.PageQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 2 || all[0].MemberID != first.MemberID || all[1].Status != db.SignupWaitlisted {
+	if len(all.Items) != 2 || all.Items[0].MemberID != first.MemberID || all.Items[1].Status != db.SignupWaitlisted {
 		t.Fatalf("captain's list: %+v", all)
 	}
-	own, err := b.Store.ShiftSignups(b.Ctx, second, sh.ID)
+	own, err := b.Store.ShiftSignups(b.Ctx, second, sh.ID, db.PageQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(own) != 1 || own[0].MemberID != second.MemberID {
+	if len(own.Items) != 1 || own.Items[0].MemberID != second.MemberID {
 		t.Fatalf("member's list: %+v", own)
 	}
-	none, err := b.Store.ShiftSignups(b.Ctx, b.NewMember(), sh.ID)
+	none, err := b.Store.ShiftSignups(b.Ctx, b.NewMember(), sh.ID, db.PageQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(none) != 0 {
-		t.Fatalf("stranger sees %d sign-ups", len(none))
+	if len(none.Items) != 0 {
+		t.Fatalf("stranger sees %d sign-ups", len(none.Items))
 	}
 }
 
@@ -233,8 +233,8 @@ func TestInputIsValidated(t *testing.T) {
 		{"bad kind", "kind", second(b.Store.CreateJobAction(b.Ctx, b.Staff, db.NewJobAction{Name: "x", Kind: "RALLY", Employer: "y", StartsAt: now}))},
 		{"bad email", "email", second(b.Store.UpdateMyContact(b.Ctx, b.Staff, db.ContactUpdate{Email: ptr("not-an-email")}))},
 		{"bad phone", "phone", second(b.Store.UpdateMyContact(b.Ctx, b.Staff, db.ContactUpdate{Phone: ptr("call me")}))},
-		{"page size", "first", second(b.Store.OpenShifts(b.Ctx, b.Staff, db.OpenShiftsQuery{First: 500}))},
-		{"cursor", "after", second(b.Store.OpenShifts(b.Ctx, b.Staff, db.OpenShiftsQuery{After: "garbage"}))},
+		{"page size", "first", second(b.Store.OpenShifts(b.Ctx, b.Staff, db.OpenShiftsQuery{PageQuery: db.PageQuery{First: 500}}))},
+		{"cursor", "after", second(b.Store.OpenShifts(b.Ctx, b.Staff, db.OpenShiftsQuery{PageQuery: db.PageQuery{After: "garbage"}}))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

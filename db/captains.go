@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,10 @@ type CaptainAssignment struct {
 	MemberID     string
 	AssignedAt   time.Time
 }
+
+// MaxCaptainsPerLine is the most captains a line may have; PicketLine.captains
+// lists them all.
+const MaxCaptainsPerLine = 50
 
 const lineAndMemberExistSQL = `SELECT EXISTS (SELECT 1 FROM picket_lines WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`
 
@@ -28,7 +33,16 @@ SELECT picket_line_id, member_id, assigned_at, true FROM ins
 UNION ALL
 SELECT picket_line_id, member_id, assigned_at, false FROM captains WHERE picket_line_id = $1 AND member_id = $2`
 
-// AssignCaptain makes a member a captain of a line. Coordinators only.
+const (
+	// The line's row lock serialises assignments to it, so that two at once
+	// cannot both take the last place; the count runs after it, in a
+	// snapshot that sees the other's commit.
+	lockLineSQL     = `SELECT 1 FROM picket_lines WHERE id = $1 FOR UPDATE`
+	captainCountSQL = `SELECT count(*), COALESCE(bool_or(member_id = $2), false) FROM captains WHERE picket_line_id = $1`
+)
+
+// AssignCaptain makes a member a captain of a line, at most
+// MaxCaptainsPerLine of them (CONFLICT past it). Coordinators only.
 func (s *Store) AssignCaptain(ctx context.Context, actor Actor, lineID, memberID string) (a *CaptainAssignment, err error) {
 	defer wrap(&err, "AssignCaptain(%s, %s)", lineID, memberID)
 	if err := actor.requireCoordinator(); err != nil {
@@ -51,6 +65,19 @@ func (s *Store) AssignCaptain(ctx context.Context, actor Actor, lineID, memberID
 		}
 		if !memberOK {
 			return errNotFound("member")
+		}
+		if _, err := tx.Exec(ctx, lockLineSQL, lineID); err != nil {
+			return err
+		}
+		var (
+			captains int
+			already  bool
+		)
+		if err := tx.QueryRow(ctx, captainCountSQL, lineID, memberID).Scan(&captains, &already); err != nil {
+			return err
+		}
+		if !already && captains >= MaxCaptainsPerLine {
+			return &Error{Code: CodeConflict, Field: "picketLineId", Message: "a line has at most " + strconv.Itoa(MaxCaptainsPerLine) + " captains"}
 		}
 		var inserted bool
 		a = &CaptainAssignment{}
@@ -91,7 +118,7 @@ FROM captains c JOIN members m ON m.id = c.member_id
 WHERE c.picket_line_id = $1
 ORDER BY c.assigned_at, m.id`
 
-// CaptainsOfLine lists a line's captains, first assigned first. Any member
+// CaptainsOfLine lists a line's captains (at most MaxCaptainsPerLine), first assigned first. Any member
 // may see who leads a line; contact details are filtered separately.
 func (s *Store) CaptainsOfLine(ctx context.Context, actor Actor, lineID string) (_ []*Member, err error) {
 	defer wrap(&err, "CaptainsOfLine(%s)", lineID)

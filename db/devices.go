@@ -137,15 +137,17 @@ func (s *Store) UnregisterDevice(ctx context.Context, actor Actor, token string)
 	return removed, err
 }
 
-const myDevicesSQL = `SELECT ` + deviceColumns + ` FROM devices WHERE member_id = $1 ORDER BY last_seen_at DESC, token`
+const myDevicesSQL = `SELECT ` + deviceColumns + ` FROM devices WHERE member_id = $1 ORDER BY last_seen_at DESC, token LIMIT $2`
 
-// MyDevices lists the caller's devices, most recently seen first.
+// MyDevices lists the caller's devices, most recently seen first: at most
+// Limits.DevicesPerMember, even when a lower cap was set after a member
+// registered more.
 func (s *Store) MyDevices(ctx context.Context, actor Actor) (_ []*Device, err error) {
 	defer wrap(&err, "MyDevices")
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, myDevicesSQL, actor.MemberID)
+	rows, err := s.pool.Query(ctx, myDevicesSQL, actor.MemberID, s.limits.DevicesPerMember)
 	return collect(rows, err, scanDevice)
 }
 

@@ -187,16 +187,30 @@ func (s *Store) EndJobAction(ctx context.Context, actor Actor, id string) (j *Jo
 	return j, err
 }
 
-const listJobActionsSQL = `SELECT ` + jobActionColumns + ` FROM job_actions ORDER BY starts_at DESC, id`
+// Newest start first, so the keyset compares the start downwards and the
+// id upwards.
+const listJobActionsSQL = `
+SELECT ` + jobActionColumns + ` FROM job_actions
+WHERE $1::timestamptz IS NULL OR starts_at < $1 OR (starts_at = $1 AND id > $2::uuid)
+ORDER BY starts_at DESC, id
+LIMIT $3`
 
-// JobActions lists every job action, newest start first. Any member may see them.
-func (s *Store) JobActions(ctx context.Context, actor Actor) (_ []*JobAction, err error) {
+// JobActionCursor is the opaque cursor of a job action in JobActions.
+func JobActionCursor(j *JobAction) string { return encodeCursor(formatCursorTime(j.StartsAt), j.ID) }
+
+// JobActions pages through every job action, newest start first. Any
+// member may see them.
+func (s *Store) JobActions(ctx context.Context, actor Actor, q PageQuery) (_ *Page[*JobAction], err error) {
 	defer wrap(&err, "JobActions")
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, listJobActionsSQL)
-	return collect(rows, err, scanJobAction)
+	first, afterTime, afterID, err := q.timePage()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, listJobActionsSQL, afterTime, afterID, first+1)
+	return collectPage(rows, err, first, scanJobAction)
 }
 
 const jobActionsByIDsSQL = `SELECT ` + jobActionColumns + ` FROM job_actions WHERE id = ANY($1)`

@@ -153,16 +153,35 @@ func (s *Store) PicketLinesByIDs(ctx context.Context, actor Actor, ids []string)
 	return loadByIDs(ctx, s.pool, linesByIDsSQL, ids, scanLine, func(l *PicketLine) string { return l.ID })
 }
 
-const linesOfJobActionSQL = `SELECT ` + lineColumns + ` FROM picket_lines WHERE job_action_id = $1 ORDER BY name, id`
+const linesOfJobActionSQL = `
+SELECT ` + lineColumns + ` FROM picket_lines
+WHERE job_action_id = $1 AND ($2::text IS NULL OR (name, id) > ($2, $3::uuid))
+ORDER BY name, id
+LIMIT $4`
 
-// PicketLinesOfJobAction lists a job action's lines by name.
-func (s *Store) PicketLinesOfJobAction(ctx context.Context, actor Actor, jobActionID string) (_ []*PicketLine, err error) {
+// PicketLineCursor is the opaque cursor of a line in PicketLinesOfJobAction.
+func PicketLineCursor(l *PicketLine) string { return encodeCursor(l.Name, l.ID) }
+
+// PicketLinesOfJobAction pages through a job action's lines by name.
+func (s *Store) PicketLinesOfJobAction(ctx context.Context, actor Actor, jobActionID string, q PageQuery) (_ *Page[*PicketLine], err error) {
 	defer wrap(&err, "PicketLinesOfJobAction(%s)", jobActionID)
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, linesOfJobActionSQL, jobActionID)
-	return collect(rows, err, scanLine)
+	first, err := q.size()
+	if err != nil {
+		return nil, err
+	}
+	var afterName, afterID *string
+	if q.After != "" {
+		parts, err := decodeCursor(q.After, 2)
+		if err != nil {
+			return nil, err
+		}
+		afterName, afterID = &parts[0], &parts[1]
+	}
+	rows, err := s.pool.Query(ctx, linesOfJobActionSQL, jobActionID, afterName, afterID, first+1)
+	return collectPage(rows, err, first, scanLine)
 }
 
 // Lines on which the actor holds a sign-up that is not cancelled, or which

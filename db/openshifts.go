@@ -2,8 +2,6 @@ package db
 
 import (
 	"context"
-	"encoding/base64"
-	"strings"
 	"time"
 )
 
@@ -11,43 +9,11 @@ import (
 type OpenShiftsQuery struct {
 	JobActionID *string
 	From, To    *time.Time
-	First       int
-	After       string
+	PageQuery
 }
-
-// ShiftPage is one page of shifts.
-type ShiftPage struct {
-	Shifts      []*Shift
-	HasNextPage bool
-}
-
-// Page sizes of OpenShifts.
-const (
-	DefaultPageSize = 20
-	MaxPageSize     = 100
-)
 
 // ShiftCursor is the opaque cursor of a shift in start order.
-func ShiftCursor(sh *Shift) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(sh.StartsAt.UTC().Format(time.RFC3339Nano) + "|" + sh.ID))
-}
-
-func parseShiftCursor(c string) (time.Time, string, error) {
-	bad := errInput("after", "not a cursor from this list")
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	ts, id, ok := strings.Cut(string(raw), "|")
-	if !ok || !validID(id) {
-		return time.Time{}, "", bad
-	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	return t, id, nil
-}
+func ShiftCursor(sh *Shift) string { return encodeCursor(formatCursorTime(sh.StartsAt), sh.ID) }
 
 // The NOT EXISTS drops shifts the member holds and shifts overlapping one
 // they hold, using the overlap constraint's index.
@@ -71,40 +37,18 @@ LIMIT $8`
 
 // OpenShifts pages through upcoming shifts with spots left that the actor
 // could take without overlapping a shift they hold, soonest first.
-func (s *Store) OpenShifts(ctx context.Context, actor Actor, q OpenShiftsQuery) (page *ShiftPage, err error) {
+func (s *Store) OpenShifts(ctx context.Context, actor Actor, q OpenShiftsQuery) (_ *Page[*Shift], err error) {
 	defer wrap(&err, "OpenShifts")
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	first := q.First
-	switch {
-	case first == 0:
-		first = DefaultPageSize
-	case first < 0 || first > MaxPageSize:
-		return nil, errInput("first", "must be between 1 and 100")
-	}
-	if q.JobActionID != nil && !validID(*q.JobActionID) {
-		return &ShiftPage{}, nil
-	}
-	var (
-		afterTime *time.Time
-		afterID   *string
-	)
-	if q.After != "" {
-		t, id, err := parseShiftCursor(q.After)
-		if err != nil {
-			return nil, err
-		}
-		afterTime, afterID = &t, &id
-	}
-	rows, err := s.pool.Query(ctx, openShiftsSQL, actor.MemberID, s.clock.Now(), q.From, q.To, afterTime, afterID, q.JobActionID, first+1)
-	shifts, err := collect(rows, err, scanShift)
+	first, afterTime, afterID, err := q.timePage()
 	if err != nil {
 		return nil, err
 	}
-	page = &ShiftPage{Shifts: shifts}
-	if len(shifts) > first {
-		page.Shifts, page.HasNextPage = shifts[:first], true
+	if q.JobActionID != nil && !validID(*q.JobActionID) {
+		return &Page[*Shift]{}, nil
 	}
-	return page, nil
+	rows, err := s.pool.Query(ctx, openShiftsSQL, actor.MemberID, s.clock.Now(), q.From, q.To, afterTime, afterID, q.JobActionID, first+1)
+	return collectPage(rows, err, first, scanShift)
 }

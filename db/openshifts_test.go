@@ -39,7 +39,7 @@ func TestOpenShiftsOffersOnlyShiftsTheMemberCanTake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{open1.ID, open2.ID}, ids(page.Shifts)); diff != "" {
+	if diff := cmp.Diff([]string{open1.ID, open2.ID}, ids(page.Items)); diff != "" {
 		t.Fatalf("open shifts (-want +got):\n%s\n(held %s, overlapping %s, full %s, cancelled %s, started %s)",
 			diff, held.ID, overlapping.ID, full.ID, cancelled.ID, startingSoon.ID)
 	}
@@ -56,18 +56,18 @@ func TestOpenShiftsPagesWithCursors(t *testing.T) {
 	var got []string
 	after := ""
 	for pages := 0; ; pages++ {
-		page, err := b.Store.OpenShifts(b.Ctx, a, db.OpenShiftsQuery{First: 3, After: after})
+		page, err := b.Store.OpenShifts(b.Ctx, a, db.OpenShiftsQuery{PageQuery: db.PageQuery{First: 3, After: after}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, ids(page.Shifts)...)
+		got = append(got, ids(page.Items)...)
 		if !page.HasNextPage {
 			break
 		}
 		if pages > 5 {
 			t.Fatal("pagination does not end")
 		}
-		after = db.ShiftCursor(page.Shifts[len(page.Shifts)-1])
+		after = db.ShiftCursor(page.Items[len(page.Items)-1])
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("paged by three (-want +got):\n%s", diff)
@@ -77,7 +77,7 @@ func TestOpenShiftsPagesWithCursors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want[1:3], ids(page.Shifts)); diff != "" {
+	if diff := cmp.Diff(want[1:3], ids(page.Items)); diff != "" {
 		t.Fatalf("window [%v, %v) (-want +got):\n%s", from, to, diff)
 	}
 	other := b.Line()
@@ -86,7 +86,7 @@ func TestOpenShiftsPagesWithCursors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{otherShift.ID}, ids(page.Shifts)); diff != "" {
+	if diff := cmp.Diff([]string{otherShift.ID}, ids(page.Items)); diff != "" {
 		t.Fatalf("by job action (-want +got):\n%s", diff)
 	}
 }
@@ -108,12 +108,12 @@ func TestMyShiftsListsUpcomingActiveSignupsSoonestFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Clock.Advance(6 * time.Hour) // past has ended
-	mine, err := b.Store.MyShifts(b.Ctx, a)
+	mine, err := b.Store.MyShifts(b.Ctx, a, db.PageQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, s := range mine {
+	for _, s := range mine.Items {
 		got = append(got, s.ShiftID)
 	}
 	if diff := cmp.Diff([]string{sooner.ID, later.ID}, got); diff != "" {

@@ -37,6 +37,11 @@ const (
 	// ended: it is longer than every Limit's window (hit refuses a Limit
 	// that outlasts it).
 	RateLimitRetention = time.Hour
+	// MutationCountRetention keeps a member's shared mutation count
+	// (member_mutations) for minutes after its MutationWindow ends, room
+	// enough for a replica whose clock runs behind to still be counting
+	// in it.
+	MutationCountRetention = 10 * time.Minute
 	// PushRetention keeps push messages that were delivered or withdrawn
 	// (SENT, CANCELLED) for a week, for questions about a notification.
 	PushRetention = 7 * 24 * time.Hour
@@ -87,6 +92,9 @@ DELETE FROM sessions WHERE ctid = ANY (ARRAY(
 	purgeRateLimitsSQL = `
 DELETE FROM rate_limits WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM rate_limits WHERE window_start < $2 LIMIT $1))`
+	purgeMemberMutationsSQL = `
+DELETE FROM member_mutations WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM member_mutations WHERE window_start < $2 LIMIT $1))`
 	purgeLineEventsSQL = `
 DELETE FROM line_events WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM line_events WHERE occurred_at < $2 LIMIT $1))`
@@ -143,6 +151,9 @@ var purgeSteps = []purgeStep{
 	{"rate_limits", purgeRateLimitsSQL, func(now time.Time, _ Retention) []any {
 		return []any{now.Add(-RateLimitRetention)}
 	}},
+	{"member_mutations", purgeMemberMutationsSQL, func(now time.Time, _ Retention) []any {
+		return []any{now.Add(-MutationCountRetention)}
+	}},
 	{"line_events", purgeLineEventsSQL, func(now time.Time, r Retention) []any {
 		return []any{now.Add(-r.Events)}
 	}},
@@ -180,10 +191,11 @@ func (r PurgeReport) Total() int64 {
 }
 
 // Purge deletes what the retention windows no longer keep: expired login
-// codes and finished login emails, ended sessions and their refresh tokens, rotated refresh tokens,
-// ended rate-limit windows, old line and member events, finished push
-// messages, past shifts' reminder records and the websockets of replicas
-// that died without saying so. Each table goes in batches,
+// codes and finished login emails, ended sessions and their refresh
+// tokens, rotated refresh tokens, ended rate-limit windows and members'
+// mutation counts, old line and member events, finished push messages,
+// past shifts' reminder records and the websockets of replicas that died
+// without saying so. Each table goes in batches,
 // each its own transaction. A table that fails does not keep the others
 // from being purged: the report counts what went, and the error says which
 // tables failed. System only: the server runs it on a schedule and

@@ -113,6 +113,19 @@ func TestPurgeKeepsWhatIsLiveAndDeletesTheRest(t *testing.T) {
 	loginCode("expired 59m ago")
 	ago(59 * time.Minute)
 	loginCode("expired 49m ago")
+	// A member's mutations shared at 07:49 (ended more than ten minutes
+	// ago) and at 07:51 (just within them).
+	mutations := db.NewMutationLimiter(b.Store, 10)
+	mutator := b.Actor(b.Member(db.RoleMember))
+	for _, at := range []time.Duration{11 * time.Minute, 9 * time.Minute} {
+		ago(at)
+		if err := mutations.Admit(mutator, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mutations.FlushMutationCounts(b.Ctx, db.System); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ago(5 * time.Minute)
 	loginCode("live")
 	// Websockets of a replica that died, one refreshed last just before
@@ -168,16 +181,17 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 	// the purge a row's time is.
 	age := `to_char($1::timestamptz - %s, 'DD"d"HH24"h"MI"m"')`
 	tables := map[string]string{
-		"login_codes":     `SELECT member_id::text FROM login_codes`,
-		"login_emails":    `SELECT status || ' ' || ` + fmt.Sprintf(age, "created_at") + ` FROM login_emails`,
-		"sessions":        `SELECT id::text FROM sessions`,
-		"refresh_tokens":  `SELECT session_id::text || CASE WHEN used_at IS NULL THEN '' ELSE ' used ' || ` + fmt.Sprintf(age, "used_at") + ` END FROM refresh_tokens`,
-		"rate_limits":     `SELECT to_char(window_start AT TIME ZONE 'UTC', 'HH24:MI') FROM rate_limits`,
-		"line_events":     `SELECT ` + fmt.Sprintf(age, "occurred_at") + ` FROM line_events`,
-		"member_events":   `SELECT ` + fmt.Sprintf(age, "occurred_at") + ` FROM member_events`,
-		"push_outbox":     `SELECT status || ' ' || ` + fmt.Sprintf(age, "created_at") + ` FROM push_outbox`,
-		"shift_reminders": `SELECT 'shift started ' || ` + fmt.Sprintf(age, "shift_starts_at") + ` FROM shift_reminders`,
-		"ws_connections":  `SELECT 'seen ' || to_char($1::timestamptz - seen_at, 'MI"m"SS"s"') FROM ws_connections`,
+		"login_codes":      `SELECT member_id::text FROM login_codes`,
+		"login_emails":     `SELECT status || ' ' || ` + fmt.Sprintf(age, "created_at") + ` FROM login_emails`,
+		"sessions":         `SELECT id::text FROM sessions`,
+		"refresh_tokens":   `SELECT session_id::text || CASE WHEN used_at IS NULL THEN '' ELSE ' used ' || ` + fmt.Sprintf(age, "used_at") + ` END FROM refresh_tokens`,
+		"rate_limits":      `SELECT to_char(window_start AT TIME ZONE 'UTC', 'HH24:MI') FROM rate_limits`,
+		"member_mutations": `SELECT to_char(window_start AT TIME ZONE 'UTC', 'HH24:MI') FROM member_mutations`,
+		"line_events":      `SELECT ` + fmt.Sprintf(age, "occurred_at") + ` FROM line_events`,
+		"member_events":    `SELECT ` + fmt.Sprintf(age, "occurred_at") + ` FROM member_events`,
+		"push_outbox":      `SELECT status || ' ' || ` + fmt.Sprintf(age, "created_at") + ` FROM push_outbox`,
+		"shift_reminders":  `SELECT 'shift started ' || ` + fmt.Sprintf(age, "shift_starts_at") + ` FROM shift_reminders`,
+		"ws_connections":   `SELECT 'seen ' || to_char($1::timestamptz - seen_at, 'MI"m"SS"s"') FROM ws_connections`,
 	}
 	contents := func() map[string][]string {
 		t.Helper()
@@ -228,8 +242,9 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 			"live used 29d00h00m",
 			"revoked 23h ago",
 		},
-		"rate_limits": {"07:00", "07:00", "07:45"},
-		"line_events": slices.DeleteFunc(slices.Clone(before["line_events"]), func(r string) bool { return r == "08d00h00m" }),
+		"rate_limits":      {"07:00", "07:00", "07:45"},
+		"member_mutations": {"07:51"},
+		"line_events":      slices.DeleteFunc(slices.Clone(before["line_events"]), func(r string) bool { return r == "08d00h00m" }),
 		"member_events": slices.DeleteFunc(slices.Clone(before["member_events"]), func(r string) bool {
 			return r == "08d00h00m"
 		}),
@@ -255,6 +270,7 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 		{Table: "refresh_tokens", Rows: 3},
 		{Table: "sessions", Rows: 2},
 		{Table: "rate_limits", Rows: 3},
+		{Table: "member_mutations", Rows: 1},
 		{Table: "line_events", Rows: eventsAt("line_events", "08d00h00m")},
 		{Table: "member_events", Rows: eventsAt("member_events", "08d00h00m")},
 		{Table: "push_outbox", Rows: 4},

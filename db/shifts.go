@@ -280,19 +280,21 @@ SELECT ` + shiftColumns + ` FROM shifts
 WHERE picket_line_id = $1
   AND ($2::timestamptz IS NULL OR starts_at >= $2)
   AND ($3::timestamptz IS NULL OR starts_at < $3)
+  AND ($4::timestamptz IS NULL OR (starts_at, id) > ($4, $5::uuid))
 ORDER BY starts_at, id
-LIMIT $4`
+LIMIT $6`
 
-// ShiftsOfLineLimit is the most shifts ShiftsOfLine returns.
-const ShiftsOfLineLimit = 500
-
-// ShiftsOfLine lists a line's shifts starting in [from, to), soonest first,
-// at most ShiftsOfLineLimit of them.
-func (s *Store) ShiftsOfLine(ctx context.Context, actor Actor, lineID string, from, to *time.Time) (_ []*Shift, err error) {
+// ShiftsOfLine pages through a line's shifts starting in [from, to),
+// soonest first; the cursors are ShiftCursor's.
+func (s *Store) ShiftsOfLine(ctx context.Context, actor Actor, lineID string, from, to *time.Time, q PageQuery) (_ *Page[*Shift], err error) {
 	defer wrap(&err, "ShiftsOfLine(%s)", lineID)
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, shiftsOfLineSQL, lineID, from, to, ShiftsOfLineLimit)
-	return collect(rows, err, scanShift)
+	first, afterTime, afterID, err := q.timePage()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, shiftsOfLineSQL, lineID, from, to, afterTime, afterID, first+1)
+	return collectPage(rows, err, first, scanShift)
 }

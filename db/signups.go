@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,9 @@ type Signup struct {
 	// while the sign-up is WAITLISTED.
 	WaitlistPosition *int
 	CreatedAt        time.Time
+	// waitlistSeq orders the waitlist (0 off it), for ShiftSignupCursor;
+	// only ShiftSignups reads it.
+	waitlistSeq int64
 	// Shift is the sign-up's shift when the query that found the sign-up
 	// read it too; nil otherwise.
 	Shift *Shift
@@ -53,9 +57,14 @@ const signupColumns = `s.id, s.shift_id, s.member_id, s.status,
     ) END,
     s.created_at`
 
+// signupDest is where a row of signupColumns scans to.
+func signupDest(s *Signup) []any {
+	return []any{&s.ID, &s.ShiftID, &s.MemberID, &s.Status, &s.WaitlistPosition, &s.CreatedAt}
+}
+
 func scanSignup(row pgx.Row) (*Signup, error) {
 	var s Signup
-	if err := row.Scan(&s.ID, &s.ShiftID, &s.MemberID, &s.Status, &s.WaitlistPosition, &s.CreatedAt); err != nil {
+	if err := row.Scan(signupDest(&s)...); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -150,8 +159,7 @@ func (s *Store) SignUpForShift(ctx context.Context, actor Actor, shiftID, idempo
 			prior   Signup
 			sameKey bool
 		)
-		err = tx.QueryRow(ctx, priorSignupSQL, actor.MemberID, shiftID, key).Scan(
-			&prior.ID, &prior.ShiftID, &prior.MemberID, &prior.Status, &prior.WaitlistPosition, &prior.CreatedAt, &sameKey)
+		err = tx.QueryRow(ctx, priorSignupSQL, actor.MemberID, shiftID, key).Scan(append(signupDest(&prior), &sameKey)...)
 		switch {
 		case err == nil && sameKey && prior.ShiftID != shiftID:
 			return errKeyUsedForAnotherShift()
@@ -344,20 +352,32 @@ SELECT ` + signupColumns + `,
     sh.id, sh.picket_line_id, sh.starts_at, sh.ends_at, sh.capacity, sh.signed_up_count, sh.waitlist_count, sh.cancelled_at, sh.created_at
 FROM signups s JOIN shifts sh ON sh.id = s.shift_id
 WHERE s.member_id = $1 AND s.status IN ` + activeStatuses + ` AND sh.ends_at > $2
-ORDER BY sh.starts_at, sh.id`
+  AND ($3::timestamptz IS NULL OR (sh.starts_at, sh.id) > ($3, $4::uuid))
+ORDER BY sh.starts_at, sh.id
+LIMIT $5`
 
-// MyShifts lists the actor's active sign-ups on shifts that have not ended,
-// soonest first.
-func (s *Store) MyShifts(ctx context.Context, actor Actor) (_ []*Signup, err error) {
+// MyShiftCursor is the opaque cursor of a sign-up in MyShifts: its shift's
+// place in start order, as a member holds one active sign-up per shift.
+func MyShiftCursor(su *Signup) string {
+	return encodeCursor(formatCursorTime(su.Shift.StartsAt), su.ShiftID)
+}
+
+// MyShifts pages through the actor's active sign-ups on shifts that have
+// not ended, soonest first. Each sign-up carries its Shift.
+func (s *Store) MyShifts(ctx context.Context, actor Actor, q PageQuery) (_ *Page[*Signup], err error) {
 	defer wrap(&err, "MyShifts")
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, myShiftsSQL, actor.MemberID, s.clock.Now())
-	return collect(rows, err, func(row pgx.Row) (*Signup, error) {
+	first, afterTime, afterID, err := q.timePage()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, myShiftsSQL, actor.MemberID, s.clock.Now(), afterTime, afterID, first+1)
+	return collectPage(rows, err, first, func(row pgx.Row) (*Signup, error) {
 		su, sh := Signup{}, Shift{}
-		err := row.Scan(&su.ID, &su.ShiftID, &su.MemberID, &su.Status, &su.WaitlistPosition, &su.CreatedAt,
-			&sh.ID, &sh.PicketLineID, &sh.StartsAt, &sh.EndsAt, &sh.Capacity, &sh.SignedUpCount, &sh.WaitlistCount, &sh.CancelledAt, &sh.CreatedAt)
+		err := row.Scan(append(signupDest(&su),
+			&sh.ID, &sh.PicketLineID, &sh.StartsAt, &sh.EndsAt, &sh.Capacity, &sh.SignedUpCount, &sh.WaitlistCount, &sh.CancelledAt, &sh.CreatedAt)...)
 		su.Shift = &sh
 		return &su, err
 	})
@@ -390,22 +410,65 @@ func (s *Store) MySignups(ctx context.Context, actor Actor, shiftIDs []string) (
 const (
 	shiftLineSQL    = `SELECT picket_line_id FROM shifts WHERE id = $1`
 	shiftSignupsSQL = `
-SELECT ` + signupColumns + `
+SELECT ` + signupColumns + `, COALESCE(s.waitlist_seq, 0)
 FROM signups s
 WHERE s.shift_id = $1 AND s.status IN ` + activeStatuses + ` AND ($2::uuid IS NULL OR s.member_id = $2)
-ORDER BY s.waitlist_seq NULLS FIRST, s.created_at, s.id`
+  AND ($3::bigint IS NULL OR (s.waitlist_seq IS NOT NULL, COALESCE(s.waitlist_seq, 0), s.created_at, s.id) > ($3 > 0, $3, $4, $5::uuid))
+ORDER BY s.waitlist_seq IS NOT NULL, COALESCE(s.waitlist_seq, 0), s.created_at, s.id
+LIMIT $6`
 )
 
-// ShiftSignups lists a shift's active sign-ups, spots first, then the
-// waitlist in order. The line's captains and coordinators see everyone;
-// other members see only their own.
-func (s *Store) ShiftSignups(ctx context.Context, actor Actor, shiftID string) (_ []*Signup, err error) {
+// A sign-up's place in ShiftSignups: those holding a spot (no waitlist
+// number) by when they signed up, then the waitlist by its number. The
+// cursor carries the number, 0 for none.
+type signupKey struct {
+	waitlistSeq int64
+	createdAt   time.Time
+	id          string
+}
+
+// ShiftSignupCursor is the opaque cursor of a sign-up in ShiftSignups.
+func ShiftSignupCursor(su *Signup) string {
+	return encodeCursor(strconv.FormatInt(su.waitlistSeq, 10), formatCursorTime(su.CreatedAt), su.ID)
+}
+
+func parseShiftSignupCursor(c string) (*signupKey, error) {
+	if c == "" {
+		return nil, nil
+	}
+	parts, err := decodeCursor(c, 3)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || seq < 0 {
+		return nil, errBadCursor()
+	}
+	created, err := time.Parse(time.RFC3339Nano, parts[1])
+	if err != nil {
+		return nil, errBadCursor()
+	}
+	return &signupKey{seq, created, parts[2]}, nil
+}
+
+// ShiftSignups pages through a shift's active sign-ups, spots first, then
+// the waitlist in order. The line's captains and coordinators see
+// everyone; other members see only their own.
+func (s *Store) ShiftSignups(ctx context.Context, actor Actor, shiftID string, q PageQuery) (_ *Page[*Signup], err error) {
 	defer wrap(&err, "ShiftSignups(%s)", shiftID)
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
 	if !validID(shiftID) {
 		return nil, errNotFound("shift")
+	}
+	first, err := q.size()
+	if err != nil {
+		return nil, err
+	}
+	after, err := parseShiftSignupCursor(q.After)
+	if err != nil {
+		return nil, err
 	}
 	var lineID string
 	if err := s.pool.QueryRow(ctx, shiftLineSQL, shiftID).Scan(&lineID); err != nil {
@@ -420,8 +483,19 @@ func (s *Store) ShiftSignups(ctx context.Context, actor Actor, shiftID string) (
 	} else if ErrorCode(err) != CodeForbidden {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, shiftSignupsSQL, shiftID, only)
-	return collect(rows, err, scanSignup)
+	var (
+		afterSeq     *int64
+		afterCreated *time.Time
+		afterID      *string
+	)
+	if after != nil {
+		afterSeq, afterCreated, afterID = &after.waitlistSeq, &after.createdAt, &after.id
+	}
+	rows, err := s.pool.Query(ctx, shiftSignupsSQL, shiftID, only, afterSeq, afterCreated, afterID, first+1)
+	return collectPage(rows, err, first, func(row pgx.Row) (*Signup, error) {
+		var su Signup
+		return &su, row.Scan(append(signupDest(&su), &su.waitlistSeq)...)
+	})
 }
 
 const signupsByIDsSQL = `SELECT ` + signupColumns + ` FROM signups s WHERE s.id = ANY($1)`

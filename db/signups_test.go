@@ -412,12 +412,12 @@ func TestCancelShiftCancelsItsSignups(t *testing.T) {
 	if got.CancelledAt == nil || got.SignedUpCount != 0 || got.WaitlistCount != 0 {
 		t.Fatalf("cancelled shift: %+v", got)
 	}
-	mine, err := b.Store.MyShifts(b.Ctx, a)
+	mine, err := b.Store.MyShifts(b.Ctx, a, db.PageQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mine) != 0 {
-		t.Fatalf("member still holds %d shifts", len(mine))
+	if len(mine.Items) != 0 {
+		t.Fatalf("member still holds %d shifts", len(mine.Items))
 	}
 	// Cancelled sign-ups free the time: the member can take another shift then.
 	b.SignUp(a, b.ShiftOn(line, 24*time.Hour, 1))

@@ -31,7 +31,8 @@ func admit(t *testing.T, b *dbtest.Bundle, a db.Actor, replica string, n int) []
 	return ids
 }
 
-func refused(t *testing.T, b *dbtest.Bundle, a db.Actor, replica string) {
+// connectionRefused opens a connection of a on replica that must be refused.
+func connectionRefused(t *testing.T, b *dbtest.Bundle, a db.Actor, replica string) {
 	t.Helper()
 	_, err := b.Store.AdmitConnection(b.Ctx, a, replica)
 	dbtest.WantCode(t, err, db.CodeRateLimited)
@@ -43,8 +44,8 @@ func TestConnectionsPerMemberAreCappedAcrossReplicas(t *testing.T) {
 	m := b.NewMember()
 	onA := admit(t, b, m, replicaA, limit/2)
 	admit(t, b, m, replicaB, limit-limit/2)
-	refused(t, b, m, replicaA)
-	refused(t, b, m, replicaB)
+	connectionRefused(t, b, m, replicaA)
+	connectionRefused(t, b, m, replicaB)
 	// Another member's connections are their own.
 	admit(t, b, b.NewMember(), replicaA, limit)
 	// One closing frees one slot, on any replica.
@@ -52,7 +53,7 @@ func TestConnectionsPerMemberAreCappedAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	admit(t, b, m, replicaB, 1)
-	refused(t, b, m, replicaB)
+	connectionRefused(t, b, m, replicaB)
 }
 
 func TestConnectionsPerMemberHoldUnderConcurrentAdmissions(t *testing.T) {
@@ -101,15 +102,15 @@ func TestStaleReplicasConnectionsStopCounting(t *testing.T) {
 	}
 	// Up to the end of the window, every row counts.
 	b.Clock.Advance(db.ConnectionStaleAfter - db.ConnectionRefreshInterval)
-	refused(t, b, m, replicaB)
+	connectionRefused(t, b, m, replicaB)
 	// Past it, the rows left unrefreshed no longer do; the refreshed ones
 	// still count until their own window ends.
 	b.Clock.Advance(time.Second)
 	admit(t, b, m, replicaB, limit-limit/2)
-	refused(t, b, m, replicaB)
+	connectionRefused(t, b, m, replicaB)
 	b.Clock.Advance(db.ConnectionRefreshInterval)
 	admit(t, b, m, replicaB, limit/2)
-	refused(t, b, m, replicaB)
+	connectionRefused(t, b, m, replicaB)
 }
 
 func TestReplicaShutdownFreesItsConnections(t *testing.T) {
@@ -123,8 +124,8 @@ func TestReplicaShutdownFreesItsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	admit(t, b, m, replicaB, limit-3)
-	refused(t, b, m, replicaB)
+	connectionRefused(t, b, m, replicaB)
 	// Replica B's connections of another member stay counted.
 	admit(t, b, other, replicaB, limit-1)
-	refused(t, b, other, replicaB)
+	connectionRefused(t, b, other, replicaB)
 }

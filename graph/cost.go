@@ -24,6 +24,9 @@ type OperationLimits struct {
 	// default page size, at most the largest page) and its bound in
 	// listBounds otherwise. Introspection fields (dev only) cost nothing.
 	MaxCost int
+	// Enforced are the limits the store enforces (db.Store.Limits), so
+	// that a list bounded by a configured cap counts at that cap.
+	Enforced db.Limits
 	// MaxAliases is the most aliased fields, counting a fragment at every
 	// place it is spread.
 	MaxAliases int
@@ -35,9 +38,14 @@ type OperationLimits struct {
 // GRAPHQL_VALIDATION_FAILED, naming the limit and the operation's measure
 // but nothing of the document. It runs on the operation context, so it
 // covers every transport.
-func CostLimit(l OperationLimits) graphql.HandlerExtension { return costLimit{l} }
+func CostLimit(l OperationLimits) graphql.HandlerExtension {
+	return costLimit{l, listBounds(l.Enforced)}
+}
 
-type costLimit struct{ OperationLimits }
+type costLimit struct {
+	OperationLimits
+	bounds map[string]int
+}
 
 func (costLimit) ExtensionName() string                   { return "CostLimit" }
 func (costLimit) Validate(graphql.ExecutableSchema) error { return nil }
@@ -46,7 +54,7 @@ func (c costLimit) MutateOperationContext(_ context.Context, oc *graphql.Operati
 	if oc.Operation == nil {
 		return nil
 	}
-	m := measure(oc.Operation, oc.Variables)
+	m := measure(oc.Operation, oc.Variables, c.bounds)
 	switch {
 	case m.rootFields > c.MaxRootFields:
 		return limitError("the operation asks for %s root fields; at most %s are allowed", m.rootFields, c.MaxRootFields)
@@ -82,24 +90,18 @@ func thousands(n int) string {
 const costCap = 1 << 50
 
 // listBounds is the most items each list field without paging returns,
-// by Type.field. A list field missing here is a mistake that
-// TestEveryListFieldHasABound catches.
-var listBounds = map[string]int{
-	// Bounded where they are read (db/).
-	"PicketLine.shifts":        db.ShiftsOfLineLimit,
-	"PicketLine.announcements": db.AnnouncementListLimit,
-	"JobAction.announcements":  db.AnnouncementListLimit,
-	// As many as there are kinds.
-	"NotificationPreferences.enabled": 6,
-	// Not bounded where they are read: counted at what a union reaches
-	// (job actions at once, lines of one, captains of a line, sign-ups of
-	// a shift with its waitlist, a member's upcoming shifts and phones).
-	"Query.jobActions":      100,
-	"JobAction.picketLines": 100,
-	"PicketLine.captains":   50,
-	"Shift.signups":         100,
-	"Query.myShifts":        100,
-	"Query.myDevices":       20,
+// by Type.field, each the bound db/ enforces on it. A list field missing
+// here is a mistake that TestEveryListFieldHasABound catches; a list that
+// can grow without bound pages instead (see connections).
+func listBounds(l db.Limits) map[string]int {
+	return map[string]int{
+		"PicketLine.announcements": db.AnnouncementListLimit,
+		"JobAction.announcements":  db.AnnouncementListLimit,
+		"PicketLine.captains":      db.MaxCaptainsPerLine,
+		"Query.myDevices":          l.DevicesPerMember,
+		// As many as there are kinds.
+		"NotificationPreferences.enabled": 6,
+	}
 }
 
 // connection is a field that pages with `first`.
@@ -108,7 +110,12 @@ type connection struct{ defaultSize, maxSize int }
 // connections are the paging fields, by Type.field; their `edges` holds
 // one page.
 var connections = map[string]connection{
-	"Query.openShifts": {db.DefaultPageSize, db.MaxPageSize},
+	"Query.openShifts":      {db.DefaultPageSize, db.MaxPageSize},
+	"Query.jobActions":      {db.DefaultPageSize, db.MaxPageSize},
+	"Query.myShifts":        {db.DefaultPageSize, db.MaxPageSize},
+	"JobAction.picketLines": {db.DefaultPageSize, db.MaxPageSize},
+	"Shift.signups":         {db.DefaultPageSize, db.MaxPageSize},
+	"PicketLine.shifts":     {db.DefaultPageSize, db.MaxPageSize},
 }
 
 type measured struct{ cost, aliases, rootFields int }
@@ -118,6 +125,7 @@ type measured struct{ cost, aliases, rootFields int }
 // fragments costs little to measure however large it claims to be.
 type measurer struct {
 	vars      map[string]any
+	bounds    map[string]int
 	fragments map[spread]measured
 }
 
@@ -130,8 +138,8 @@ type spread struct {
 
 // measure is what op could return at most, in nodes (see
 // OperationLimits.MaxCost), with its aliases and root fields.
-func measure(op *ast.OperationDefinition, vars map[string]any) measured {
-	w := measurer{vars: vars, fragments: map[spread]measured{}}
+func measure(op *ast.OperationDefinition, vars map[string]any, bounds map[string]int) measured {
+	w := measurer{vars: vars, bounds: bounds, fragments: map[spread]measured{}}
 	return w.set(op.SelectionSet, 0)
 }
 
@@ -193,7 +201,7 @@ func (w *measurer) field(f *ast.Field, page int) measured {
 		m.cost = capAdd(m.cost, children.cost)
 		return m
 	}
-	n, ok := listBounds[key]
+	n, ok := w.bounds[key]
 	if strings.HasSuffix(key, "Connection.edges") {
 		n, ok = page, true
 	}

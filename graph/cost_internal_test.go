@@ -8,6 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/picketline/picketline/db"
 )
 
 func schema() *ast.Schema { return NewExecutableSchema(Config{}).Schema() }
@@ -29,18 +31,41 @@ func TestEveryListFieldHasABound(t *testing.T) {
 			if f.Type.Elem == nil || strings.HasSuffix(key, "Connection.edges") {
 				continue
 			}
-			if _, ok := listBounds[key]; !ok {
+			if _, ok := listBounds(db.DefaultLimits)[key]; !ok {
 				t.Errorf("list field %s has no bound in listBounds", key)
 			}
 		}
 	}
-	if kinds := len(schema().Types["NotificationKind"].EnumValues); listBounds["NotificationPreferences.enabled"] != kinds {
-		t.Errorf("NotificationPreferences.enabled is bound at %d, but there are %d kinds", listBounds["NotificationPreferences.enabled"], kinds)
+	bounds := listBounds(db.DefaultLimits)
+	if kinds := len(schema().Types["NotificationKind"].EnumValues); bounds["NotificationPreferences.enabled"] != kinds {
+		t.Errorf("NotificationPreferences.enabled is bound at %d, but there are %d kinds", bounds["NotificationPreferences.enabled"], kinds)
 	}
-	for key := range listBounds {
+	for key := range bounds {
 		typ, field, _ := strings.Cut(key, ".")
 		if def := schema().Types[typ]; def == nil || def.Fields.ForName(field) == nil {
 			t.Errorf("listBounds names %s, which the schema does not have", key)
+		}
+	}
+	for key := range connections {
+		typ, field, _ := strings.Cut(key, ".")
+		if def := schema().Types[typ]; def == nil || def.Fields.ForName(field) == nil || def.Fields.ForName(field).Arguments.ForName("first") == nil {
+			t.Errorf("connections names %s, which the schema does not page with first", key)
+		}
+	}
+}
+
+// A list bounded by a configured cap counts at the cap the store was
+// given, never at a constant that could be smaller.
+func TestConfiguredBoundsCountAtTheirConfiguredValue(t *testing.T) {
+	doc, err := gqlparser.LoadQuery(schema(), `{ myDevices { token } }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 10, 250} {
+		l := db.DefaultLimits
+		l.DevicesPerMember = n
+		if got, want := measure(doc.Operations[0], nil, listBounds(l)).cost, 1+n; got != want {
+			t.Errorf("with %d devices per member, myDevices costs %d, want %d", n, got, want)
 		}
 	}
 }
@@ -53,9 +78,9 @@ func TestCost(t *testing.T) {
 		want  measured
 	}{
 		{"scalars", `{ me { id name } }`, nil, measured{cost: 3, rootFields: 1}},
-		{"a list times its bound", `{ jobActions { id name } }`, nil, measured{cost: 1 + 100*2, rootFields: 1}},
-		{"nested lists multiply", `{ jobActions { picketLines { shifts { id } } } }`, nil,
-			measured{cost: 1 + 100*(1+100*(1+500*1)), rootFields: 1}},
+		{"a list times its bound", `{ picketLine(id: "1") { captains { id name } } }`, nil, measured{cost: 1 + 1 + 50*2, rootFields: 1}},
+		{"nested lists multiply", `{ jobActions(first: 3) { edges { node { picketLines(first: 4) { edges { node { shifts(first: 5) { edges { node { id } } } } } } } } } }`, nil,
+			measured{cost: 1 + (1 + 3*(1+(1+(1+4*(1+(1+(1+5*(1+1)))))))), rootFields: 1}},
 		{"a list of scalars", `{ myNotificationPreferences { enabled } }`, nil, measured{cost: 1 + 1 + 6, rootFields: 1}},
 		{"the default page", `{ openShifts { edges { node { id } } pageInfo { hasNextPage } } }`, nil,
 			measured{cost: 1 + (1 + 20*(1+1)) + (1 + 1), rootFields: 1}},
@@ -65,12 +90,14 @@ func TestCost(t *testing.T) {
 		{"first past the largest page counts the largest", `{ openShifts(first: 1000000) { edges { cursor } } }`, nil,
 			measured{cost: 1 + 1 + 100, rootFields: 1}},
 		{"fragments and inline fragments count where spread",
-			`{ a: shift(id: "1") { ...S } b: shift(id: "2") { ... on Shift { signups { ...G } } } } fragment S on Shift { signups { ...G } } fragment G on Signup { id x: status }`, nil,
-			measured{cost: 2 * (1 + 1 + 100*2), aliases: 2 + 2, rootFields: 2}},
-		{"root fields through fragments", `{ me { id } ...Q } fragment Q on Query { myShifts { id } myDevices { token } }`, nil,
-			measured{cost: 2 + (1 + 100) + (1 + 20), rootFields: 3}},
-		{"docs/API.md's job actions", `{ jobActions { id name picketLines { id name } } }`, nil, measured{cost: 20301, rootFields: 1}},
-		{"docs/API.md's roster", `{ picketLine(id: "1") { shifts { signups { member { name } } } } }`, nil, measured{cost: 100502, rootFields: 1}},
+			`{ a: shift(id: "1") { ...S } b: shift(id: "2") { ... on Shift { signups(first: 5) { ...G } } } } fragment S on Shift { signups { ...G } } fragment G on SignupConnection { edges { node { id x: status } } }`, nil,
+			measured{cost: (1 + 1 + (1 + 20*3)) + (1 + 1 + (1 + 5*3)), aliases: 2 + 2, rootFields: 2}},
+		{"a page's size reaches into fragments spread in its edges", `{ myShifts(first: 3) { ...E } } fragment E on SignupConnection { edges { cursor } }`, nil,
+			measured{cost: 1 + 1 + 3, rootFields: 1}},
+		{"root fields through fragments", `{ me { id } ...Q } fragment Q on Query { myShifts { edges { cursor } } myDevices { token } }`, nil,
+			measured{cost: 2 + (1 + 1 + 20) + (1 + 10), rootFields: 3}},
+		{"docs/API.md's job actions", `{ jobActions { edges { node { id name picketLines { edges { node { id name } } } } } } }`, nil, measured{cost: 1302, rootFields: 1}},
+		{"docs/API.md's roster", `{ picketLine(id: "1") { shifts { edges { node { signups { edges { node { member { name } } } } } } } } }`, nil, measured{cost: 1263, rootFields: 1}},
 		{"introspection is free", `{ __typename me { __typename } }`, nil, measured{cost: 1, rootFields: 2}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -78,7 +105,7 @@ func TestCost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(c.want, measure(doc.Operations[0], c.vars), cmp.AllowUnexported(measured{})); diff != "" {
+			if diff := cmp.Diff(c.want, measure(doc.Operations[0], c.vars, listBounds(db.DefaultLimits)), cmp.AllowUnexported(measured{})); diff != "" {
 				t.Errorf("measure (-want +got):\n%s", diff)
 			}
 		})
@@ -90,7 +117,7 @@ func TestCost(t *testing.T) {
 // cost stays capped rather than overflowing.
 func TestCostOfAFragmentBomb(t *testing.T) {
 	var b strings.Builder
-	b.WriteString("{ jobActions { ...F0 } }\n")
+	b.WriteString("{ jobAction(id: \"1\") { ...F0 } }\n")
 	const n = 80
 	for i := range n {
 		b.WriteString("fragment F" + strconv.Itoa(i) + " on JobAction { ")
@@ -98,13 +125,13 @@ func TestCostOfAFragmentBomb(t *testing.T) {
 			b.WriteString("id }\n")
 			continue
 		}
-		b.WriteString("...F" + strconv.Itoa(i+1) + " x" + strconv.Itoa(i) + ": picketLines { jobAction { ...F" + strconv.Itoa(i+1) + " } } }\n")
+		b.WriteString("...F" + strconv.Itoa(i+1) + " x" + strconv.Itoa(i) + ": picketLines { edges { node { jobAction { ...F" + strconv.Itoa(i+1) + " } } } } }\n")
 	}
 	doc, err := gqlparser.LoadQuery(schema(), b.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := measure(doc.Operations[0], nil).cost; got != costCap {
+	if got := measure(doc.Operations[0], nil, listBounds(db.DefaultLimits)).cost; got != costCap {
 		t.Errorf("cost = %d, want the cap %d", got, costCap)
 	}
 }

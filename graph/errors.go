@@ -21,22 +21,7 @@ func ErrorPresenter(internal func(ctx context.Context, err error)) graphql.Error
 		var de *db.Error
 		if errors.As(err, &de) {
 			gerr := graphql.DefaultErrorPresenter(ctx, err)
-			gerr.Message = de.Message
-			gerr.Extensions = map[string]any{"code": string(de.Code)}
-			field := de.Field
-			if field == "" && de.Code == db.CodeBadUserInput && len(gerr.Path) > 0 {
-				// Scalar decoding fails before any use-case sees the input;
-				// the path's last name is the argument at fault.
-				if name, ok := gerr.Path[len(gerr.Path)-1].(ast.PathName); ok {
-					field = string(name)
-				}
-			}
-			if field != "" {
-				gerr.Extensions["field"] = field
-			}
-			if de.RetryAfterSeconds > 0 {
-				gerr.Extensions["retryAfterSeconds"] = de.RetryAfterSeconds
-			}
+			presentDBError(gerr, de)
 			return gerr
 		}
 		var gqlErr *gqlerror.Error
@@ -57,5 +42,26 @@ func ErrorPresenter(internal func(ctx context.Context, err error)) graphql.Error
 		gerr.Message = "internal error (request " + id + ")"
 		gerr.Extensions = map[string]any{"code": string(db.CodeInternal), "requestId": id}
 		return gerr
+	}
+}
+
+// presentDBError gives gerr the message of de and its code (with field and
+// retryAfterSeconds where set) as extensions.
+func presentDBError(gerr *gqlerror.Error, de *db.Error) {
+	gerr.Message = de.Message
+	gerr.Extensions = map[string]any{"code": string(de.Code)}
+	field := de.Field
+	if field == "" && de.Code == db.CodeBadUserInput && len(gerr.Path) > 0 {
+		// Scalar decoding fails before any use-case sees the input;
+		// the path's last name is the argument at fault.
+		if name, ok := gerr.Path[len(gerr.Path)-1].(ast.PathName); ok {
+			field = string(name)
+		}
+	}
+	if field != "" {
+		gerr.Extensions["field"] = field
+	}
+	if de.RetryAfterSeconds > 0 {
+		gerr.Extensions["retryAfterSeconds"] = de.RetryAfterSeconds
 	}
 }

@@ -84,9 +84,19 @@ type ComplexityRoot struct {
 		ID                  func(childComplexity int) int
 		Kind                func(childComplexity int) int
 		Name                func(childComplexity int) int
-		PicketLines         func(childComplexity int) int
+		PicketLines         func(childComplexity int, first *int, after *string) int
 		StartsAt            func(childComplexity int) int
 		Status              func(childComplexity int) int
+	}
+
+	JobActionConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	JobActionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Member struct {
@@ -156,7 +166,17 @@ type ComplexityRoot struct {
 		Latitude       func(childComplexity int) int
 		Longitude      func(childComplexity int) int
 		Name           func(childComplexity int) int
-		Shifts         func(childComplexity int, from *time.Time, to *time.Time) int
+		Shifts         func(childComplexity int, from *time.Time, to *time.Time, first *int, after *string) int
+	}
+
+	PicketLineConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	PicketLineEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	PicketLineEvent struct {
@@ -170,11 +190,11 @@ type ComplexityRoot struct {
 
 	Query struct {
 		JobAction                 func(childComplexity int, id string) int
-		JobActions                func(childComplexity int) int
+		JobActions                func(childComplexity int, first *int, after *string) int
 		Me                        func(childComplexity int) int
 		MyDevices                 func(childComplexity int) int
 		MyNotificationPreferences func(childComplexity int) int
-		MyShifts                  func(childComplexity int) int
+		MyShifts                  func(childComplexity int, first *int, after *string) int
 		OpenShifts                func(childComplexity int, jobActionID *string, from *time.Time, to *time.Time, first *int, after *string) int
 		PicketLine                func(childComplexity int, id string) int
 		Shift                     func(childComplexity int, id string) int
@@ -188,7 +208,7 @@ type ComplexityRoot struct {
 		MySignup      func(childComplexity int) int
 		PicketLine    func(childComplexity int) int
 		SignedUpCount func(childComplexity int) int
-		Signups       func(childComplexity int) int
+		Signups       func(childComplexity int, first *int, after *string) int
 		SpotsLeft     func(childComplexity int) int
 		StartsAt      func(childComplexity int) int
 		WaitlistCount func(childComplexity int) int
@@ -213,6 +233,16 @@ type ComplexityRoot struct {
 		WaitlistPosition func(childComplexity int) int
 	}
 
+	SignupConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	SignupEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Subscription struct {
 		MyEvents         func(childComplexity int, after *string) int
 		PicketLineEvents func(childComplexity int, picketLineID string, after *string) int
@@ -233,7 +263,7 @@ type CaptainAssignmentResolver interface {
 type JobActionResolver interface {
 	Status(ctx context.Context, obj *db.JobAction) (db.JobActionStatus, error)
 
-	PicketLines(ctx context.Context, obj *db.JobAction) ([]*db.PicketLine, error)
+	PicketLines(ctx context.Context, obj *db.JobAction, first *int, after *string) (*model.PicketLineConnection, error)
 	Announcements(ctx context.Context, obj *db.JobAction) ([]*db.Announcement, error)
 }
 type MemberResolver interface {
@@ -284,7 +314,7 @@ type PicketLineResolver interface {
 
 	JobAction(ctx context.Context, obj *db.PicketLine) (*db.JobAction, error)
 	Captains(ctx context.Context, obj *db.PicketLine) ([]*db.Member, error)
-	Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time) ([]*db.Shift, error)
+	Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time, first *int, after *string) (*model.ShiftConnection, error)
 	Announcements(ctx context.Context, obj *db.PicketLine) ([]*db.Announcement, error)
 	EventCursor(ctx context.Context, obj *db.PicketLine) (string, error)
 }
@@ -297,11 +327,11 @@ type PicketLineEventResolver interface {
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*db.Member, error)
-	JobActions(ctx context.Context) ([]*db.JobAction, error)
+	JobActions(ctx context.Context, first *int, after *string) (*model.JobActionConnection, error)
 	JobAction(ctx context.Context, id string) (*db.JobAction, error)
 	PicketLine(ctx context.Context, id string) (*db.PicketLine, error)
 	Shift(ctx context.Context, id string) (*db.Shift, error)
-	MyShifts(ctx context.Context) ([]*db.Signup, error)
+	MyShifts(ctx context.Context, first *int, after *string) (*model.SignupConnection, error)
 	OpenShifts(ctx context.Context, jobActionID *string, from *time.Time, to *time.Time, first *int, after *string) (*model.ShiftConnection, error)
 	MyDevices(ctx context.Context) ([]*db.Device, error)
 	MyNotificationPreferences(ctx context.Context) (*db.NotificationPreferences, error)
@@ -310,7 +340,7 @@ type ShiftResolver interface {
 	PicketLine(ctx context.Context, obj *db.Shift) (*db.PicketLine, error)
 
 	MySignup(ctx context.Context, obj *db.Shift) (*db.Signup, error)
-	Signups(ctx context.Context, obj *db.Shift) ([]*db.Signup, error)
+	Signups(ctx context.Context, obj *db.Shift, first *int, after *string) (*model.SignupConnection, error)
 }
 type SignupResolver interface {
 	Shift(ctx context.Context, obj *db.Signup) (*db.Shift, error)
@@ -480,7 +510,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.JobAction.PicketLines(childComplexity), true
+		args, err := ec.field_JobAction_picketLines_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.JobAction.PicketLines(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "JobAction.startsAt":
 		if e.ComplexityRoot.JobAction.StartsAt == nil {
 			break
@@ -493,6 +528,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JobAction.Status(childComplexity), true
+
+	case "JobActionConnection.edges":
+		if e.ComplexityRoot.JobActionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobActionConnection.Edges(childComplexity), true
+	case "JobActionConnection.pageInfo":
+		if e.ComplexityRoot.JobActionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobActionConnection.PageInfo(childComplexity), true
+
+	case "JobActionEdge.cursor":
+		if e.ComplexityRoot.JobActionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobActionEdge.Cursor(childComplexity), true
+	case "JobActionEdge.node":
+		if e.ComplexityRoot.JobActionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobActionEdge.Node(childComplexity), true
 
 	case "Member.email":
 		if e.ComplexityRoot.Member.Email == nil {
@@ -925,7 +986,33 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.PicketLine.Shifts(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time)), true
+		return e.ComplexityRoot.PicketLine.Shifts(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time), args["first"].(*int), args["after"].(*string)), true
+
+	case "PicketLineConnection.edges":
+		if e.ComplexityRoot.PicketLineConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineConnection.Edges(childComplexity), true
+	case "PicketLineConnection.pageInfo":
+		if e.ComplexityRoot.PicketLineConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineConnection.PageInfo(childComplexity), true
+
+	case "PicketLineEdge.cursor":
+		if e.ComplexityRoot.PicketLineEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineEdge.Cursor(childComplexity), true
+	case "PicketLineEdge.node":
+		if e.ComplexityRoot.PicketLineEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PicketLineEdge.Node(childComplexity), true
 
 	case "PicketLineEvent.announcement":
 		if e.ComplexityRoot.PicketLineEvent.Announcement == nil {
@@ -980,7 +1067,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.JobActions(childComplexity), true
+		args, err := ec.field_Query_jobActions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.JobActions(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -1004,7 +1096,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.MyShifts(childComplexity), true
+		args, err := ec.field_Query_myShifts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MyShifts(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.openShifts":
 		if e.ComplexityRoot.Query.OpenShifts == nil {
 			break
@@ -1086,7 +1183,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Shift.Signups(childComplexity), true
+		args, err := ec.field_Shift_signups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Shift.Signups(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Shift.spotsLeft":
 		if e.ComplexityRoot.Shift.SpotsLeft == nil {
 			break
@@ -1168,6 +1270,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Signup.WaitlistPosition(childComplexity), true
+
+	case "SignupConnection.edges":
+		if e.ComplexityRoot.SignupConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignupConnection.Edges(childComplexity), true
+	case "SignupConnection.pageInfo":
+		if e.ComplexityRoot.SignupConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignupConnection.PageInfo(childComplexity), true
+
+	case "SignupEdge.cursor":
+		if e.ComplexityRoot.SignupEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignupEdge.Cursor(childComplexity), true
+	case "SignupEdge.node":
+		if e.ComplexityRoot.SignupEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignupEdge.Node(childComplexity), true
 
 	case "Subscription.myEvents":
 		if e.ComplexityRoot.Subscription.MyEvents == nil {
@@ -1315,16 +1443,23 @@ Every field needs an access token unless its description says otherwise.
 type Query {
   "The member the access token belongs to."
   me: Member!
-  "Every job action of the union, newest start first."
-  jobActions: [JobAction!]!
+  """
+  Every job action of the union, newest start first. ` + "`" + `first` + "`" + ` is at most 100
+  (default 20); ` + "`" + `after` + "`" + ` is the ` + "`" + `endCursor` + "`" + ` of the previous page.
+  """
+  jobActions(first: Int, after: String): JobActionConnection!
   "One job action, or null when no job action has this id."
   jobAction(id: ID!): JobAction
   "One picket line, or null when no line has this id."
   picketLine(id: ID!): PicketLine
   "One shift, or null when no shift has this id."
   shift(id: ID!): Shift
-  "The caller's upcoming active sign-ups (signed up, waitlisted or checked in), soonest first."
-  myShifts: [Signup!]!
+  """
+  The caller's active sign-ups (signed up, waitlisted or checked in) on shifts
+  that have not ended, soonest first. ` + "`" + `first` + "`" + ` is at most 100 (default 20);
+  ` + "`" + `after` + "`" + ` is the ` + "`" + `endCursor` + "`" + ` of the previous page.
+  """
+  myShifts(first: Int, after: String): SignupConnection!
   """
   Upcoming shifts with spots left that the caller could take without overlapping
   a shift they already hold, soonest first. ` + "`" + `from` + "`" + ` and ` + "`" + `to` + "`" + ` bound the start time
@@ -1332,7 +1467,10 @@ type Query {
   the ` + "`" + `endCursor` + "`" + ` of the previous page.
   """
   openShifts(jobActionId: ID, from: Time, to: Time, first: Int, after: String): ShiftConnection!
-  "The devices that receive the caller's push notifications."
+  """
+  The devices that receive the caller's push notifications, most recently seen
+  first: at most the server's cap on devices per member (10 by default).
+  """
   myDevices: [Device!]!
   "Which push notifications the caller wants, and when."
   myNotificationPreferences: NotificationPreferences!
@@ -1385,7 +1523,7 @@ type Mutation {
   updateShift(input: UpdateShiftInput!): Shift!
   "Cancels a shift and every sign-up on it. Coordinators, and captains of that line."
   cancelShift(id: ID!): Shift!
-  "Makes a member a captain of a line. Coordinators only."
+  "Makes a member a captain of a line; a line has at most 50 (CONFLICT past that). Coordinators only."
   assignCaptain(picketLineId: ID!, memberId: ID!): CaptainAssignment!
   "Removes a captain from a line; true if they were one. Coordinators only."
   removeCaptain(picketLineId: ID!, memberId: ID!): Boolean!
@@ -1519,7 +1657,11 @@ type JobAction {
   startsAt: Time!
   "How long before a shift's start members can no longer cancel their own sign-up."
   cancelCutoffMinutes: Int!
-  picketLines: [PicketLine!]!
+  """
+  The job action's lines by name. ` + "`" + `first` + "`" + ` is at most 100 (default 20); ` + "`" + `after` + "`" + `
+  is the ` + "`" + `endCursor` + "`" + ` of the previous page.
+  """
+  picketLines(first: Int, after: String): PicketLineConnection!
   "Announcements to the whole job action, newest first, at most 50."
   announcements: [Announcement!]!
 }
@@ -1552,9 +1694,14 @@ type PicketLine {
   "Radius around the coordinates that counts as being on the line."
   geofenceMeters: Int!
   jobAction: JobAction!
+  "The line's captains, first assigned first; a line has at most 50."
   captains: [Member!]!
-  "Shifts of this line, soonest first, optionally only those starting in [from, to); at most 500."
-  shifts(from: Time, to: Time): [Shift!]!
+  """
+  Shifts of this line, soonest first, optionally only those starting in
+  [from, to). ` + "`" + `first` + "`" + ` is at most 100 (default 20); ` + "`" + `after` + "`" + ` is the ` + "`" + `endCursor` + "`" + `
+  of the previous page.
+  """
+  shifts(from: Time, to: Time, first: Int, after: String): ShiftConnection!
   "Announcements to this line, newest first, at most 50; empty for members who can't see the address."
   announcements: [Announcement!]!
   """
@@ -1580,10 +1727,12 @@ type Shift {
   "The caller's active sign-up on this shift, if any."
   mySignup: Signup
   """
-  Active sign-ups, signed-up first, then the waitlist in order. Captains of the
-  line and coordinators see all; others see only their own.
+  Active sign-ups, those holding a spot first (by when they signed up), then
+  the waitlist in order. Captains of the line and coordinators see all; others
+  see only their own. ` + "`" + `first` + "`" + ` is at most 100 (default 20); ` + "`" + `after` + "`" + ` is the
+  ` + "`" + `endCursor` + "`" + ` of the previous page.
   """
-  signups: [Signup!]!
+  signups(first: Int, after: String): SignupConnection!
 }
 
 "A page of shifts."
@@ -1597,6 +1746,40 @@ type ShiftEdge {
   node: Shift!
 }
 
+"A page of job actions."
+type JobActionConnection {
+  edges: [JobActionEdge!]!
+  pageInfo: PageInfo!
+}
+
+type JobActionEdge {
+  cursor: String!
+  node: JobAction!
+}
+
+"A page of picket lines."
+type PicketLineConnection {
+  edges: [PicketLineEdge!]!
+  pageInfo: PageInfo!
+}
+
+type PicketLineEdge {
+  cursor: String!
+  node: PicketLine!
+}
+
+"A page of sign-ups."
+type SignupConnection {
+  edges: [SignupEdge!]!
+  pageInfo: PageInfo!
+}
+
+type SignupEdge {
+  cursor: String!
+  node: Signup!
+}
+
+"Where a page ends: pass ` + "`" + `endCursor` + "`" + ` as ` + "`" + `after` + "`" + ` for the next page."
 type PageInfo {
   hasNextPage: Boolean!
   endCursor: String
@@ -1876,6 +2059,26 @@ func (ec *executionContext) childFields_JobAction(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type JobAction", field.Name)
 }
 
+func (ec *executionContext) childFields_JobActionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_JobActionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_JobActionConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobActionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_JobActionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_JobActionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_JobActionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobActionEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Member(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1964,6 +2167,26 @@ func (ec *executionContext) childFields_PicketLine(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type PicketLine", field.Name)
 }
 
+func (ec *executionContext) childFields_PicketLineConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PicketLineConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PicketLineConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PicketLineConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PicketLineEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PicketLineEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PicketLineEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PicketLineEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_PicketLineEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cursor":
@@ -2046,6 +2269,26 @@ func (ec *executionContext) childFields_Signup(ctx context.Context, field graphq
 		return ec.fieldContext_Signup_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Signup", field.Name)
+}
+
+func (ec *executionContext) childFields_SignupConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SignupConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SignupConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignupConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SignupEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SignupEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_SignupEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignupEdge", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2163,6 +2406,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_JobAction_picketLines_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
 
 func (ec *executionContext) field_Mutation_assignCaptain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -2547,6 +2812,22 @@ func (ec *executionContext) field_PicketLine_shifts_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -2575,6 +2856,50 @@ func (ec *executionContext) field_Query_jobAction_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_jobActions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_myShifts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -2649,6 +2974,28 @@ func (ec *executionContext) field_Query_shift_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Shift_signups_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -3336,25 +3683,37 @@ func (ec *executionContext) _JobAction_picketLines(ctx context.Context, field gr
 			return ec.fieldContext_JobAction_picketLines(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.JobAction().PicketLines(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.JobAction().PicketLines(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*db.PicketLine) graphql.Marshaler {
-			return ec.marshalNPicketLine2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPicketLineᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PicketLineConnection) graphql.Marshaler {
+			return ec.marshalNPicketLineConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPicketLineConnection(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_JobAction_picketLines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_JobAction_picketLines(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "JobAction",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PicketLine(ctx, field)
+			return ec.childFields_PicketLineConnection(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_JobAction_picketLines_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -3386,6 +3745,125 @@ func (ec *executionContext) fieldContext_JobAction_announcements(_ context.Conte
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Announcement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _JobActionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.JobActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobActionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.JobActionEdge) graphql.Marshaler {
+			return ec.marshalNJobActionEdge2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐJobActionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobActionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JobActionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JobActionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _JobActionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.JobActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobActionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobActionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JobActionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _JobActionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.JobActionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobActionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobActionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobActionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _JobActionEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.JobActionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobActionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.JobAction) graphql.Marshaler {
+			return ec.marshalNJobAction2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐJobAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobActionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JobActionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JobAction(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5035,11 +5513,11 @@ func (ec *executionContext) _PicketLine_shifts(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.PicketLine().Shifts(ctx, obj, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time))
+			return ec.Resolvers.PicketLine().Shifts(ctx, obj, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*db.Shift) graphql.Marshaler {
-			return ec.marshalNShift2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShiftᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ShiftConnection) graphql.Marshaler {
+			return ec.marshalNShiftConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐShiftConnection(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5052,7 +5530,7 @@ func (ec *executionContext) fieldContext_PicketLine_shifts(ctx context.Context, 
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Shift(ctx, field)
+			return ec.childFields_ShiftConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -5122,6 +5600,125 @@ func (ec *executionContext) _PicketLine_eventCursor(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_PicketLine_eventCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PicketLine", field, true, true, "String")
+}
+
+func (ec *executionContext) _PicketLineConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PicketLineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PicketLineEdge) graphql.Marshaler {
+			return ec.marshalNPicketLineEdge2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPicketLineEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PicketLineConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PicketLineEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PicketLineConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PicketLineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PicketLineConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PicketLineEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PicketLineEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PicketLineEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PicketLineEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PicketLineEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PicketLineEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.PicketLine) graphql.Marshaler {
+			return ec.marshalNPicketLine2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPicketLine(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PicketLineEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PicketLineEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PicketLine(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _PicketLineEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *db.LineEvent) (ret graphql.Marshaler) {
@@ -5321,25 +5918,37 @@ func (ec *executionContext) _Query_jobActions(ctx context.Context, field graphql
 			return ec.fieldContext_Query_jobActions(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().JobActions(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().JobActions(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*db.JobAction) graphql.Marshaler {
-			return ec.marshalNJobAction2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐJobActionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.JobActionConnection) graphql.Marshaler {
+			return ec.marshalNJobActionConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐJobActionConnection(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_jobActions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_jobActions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_JobAction(ctx, field)
+			return ec.childFields_JobActionConnection(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_jobActions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -5485,25 +6094,37 @@ func (ec *executionContext) _Query_myShifts(ctx context.Context, field graphql.C
 			return ec.fieldContext_Query_myShifts(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().MyShifts(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MyShifts(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*db.Signup) graphql.Marshaler {
-			return ec.marshalNSignup2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignupᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SignupConnection) graphql.Marshaler {
+			return ec.marshalNSignupConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐSignupConnection(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_myShifts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_myShifts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Signup(ctx, field)
+			return ec.childFields_SignupConnection(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_myShifts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -5949,25 +6570,37 @@ func (ec *executionContext) _Shift_signups(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Shift_signups(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Shift().Signups(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Shift().Signups(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*db.Signup) graphql.Marshaler {
-			return ec.marshalNSignup2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignupᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SignupConnection) graphql.Marshaler {
+			return ec.marshalNSignupConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐSignupConnection(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Shift_signups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Shift_signups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Shift",
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Signup(ctx, field)
+			return ec.childFields_SignupConnection(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Shift_signups_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6245,6 +6878,125 @@ func (ec *executionContext) _Signup_createdAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Signup_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Signup", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SignupConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SignupConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignupConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SignupEdge) graphql.Marshaler {
+			return ec.marshalNSignupEdge2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐSignupEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignupConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignupConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignupEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignupConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.SignupConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignupConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignupConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignupConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignupEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SignupEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignupEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignupEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignupEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignupEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.SignupEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignupEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *db.Signup) graphql.Marshaler {
+			return ec.marshalNSignup2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignupEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignupEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Signup(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Subscription_picketLineEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -8296,6 +9048,82 @@ func (ec *executionContext) _JobAction(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var jobActionConnectionImplementors = []string{"JobActionConnection"}
+
+func (ec *executionContext) _JobActionConnection(ctx context.Context, sel ast.SelectionSet, obj *model.JobActionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, jobActionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("JobActionConnection")
+		case "edges":
+			out.Values[i] = ec._JobActionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._JobActionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var jobActionEdgeImplementors = []string{"JobActionEdge"}
+
+func (ec *executionContext) _JobActionEdge(ctx context.Context, sel ast.SelectionSet, obj *model.JobActionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, jobActionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("JobActionEdge")
+		case "cursor":
+			out.Values[i] = ec._JobActionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._JobActionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var memberImplementors = []string{"Member"}
 
 func (ec *executionContext) _Member(ctx context.Context, sel ast.SelectionSet, obj *db.Member) graphql.Marshaler {
@@ -8794,6 +9622,82 @@ func (ec *executionContext) _PicketLine(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var picketLineConnectionImplementors = []string{"PicketLineConnection"}
+
+func (ec *executionContext) _PicketLineConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PicketLineConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, picketLineConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PicketLineConnection")
+		case "edges":
+			out.Values[i] = ec._PicketLineConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PicketLineConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var picketLineEdgeImplementors = []string{"PicketLineEdge"}
+
+func (ec *executionContext) _PicketLineEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PicketLineEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, picketLineEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PicketLineEdge")
+		case "cursor":
+			out.Values[i] = ec._PicketLineEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PicketLineEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var picketLineEventImplementors = []string{"PicketLineEvent"}
 
 func (ec *executionContext) _PicketLineEvent(ctx context.Context, sel ast.SelectionSet, obj *db.LineEvent) graphql.Marshaler {
@@ -9164,6 +10068,82 @@ func (ec *executionContext) _Signup(ctx context.Context, sel ast.SelectionSet, o
 			out.Values[i] = ec._Signup_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signupConnectionImplementors = []string{"SignupConnection"}
+
+func (ec *executionContext) _SignupConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SignupConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signupConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignupConnection")
+		case "edges":
+			out.Values[i] = ec._SignupConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SignupConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signupEdgeImplementors = []string{"SignupEdge"}
+
+func (ec *executionContext) _SignupEdge(ctx context.Context, sel ast.SelectionSet, obj *model.SignupEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signupEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignupEdge")
+		case "cursor":
+			out.Values[i] = ec._SignupEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SignupEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -9716,11 +10696,27 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
-func (ec *executionContext) marshalNJobAction2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐJobActionᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.JobAction) graphql.Marshaler {
+func (ec *executionContext) marshalNJobAction2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐJobAction(ctx context.Context, sel ast.SelectionSet, v *db.JobAction) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JobAction!")
+		return graphql.Null
+	}
+	return ec._JobAction(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNJobActionConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐJobActionConnection(ctx context.Context, sel ast.SelectionSet, v *model.JobActionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JobActionConnection!")
+		return graphql.Null
+	}
+	return ec._JobActionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNJobActionEdge2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐJobActionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.JobActionEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNJobAction2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐJobAction(ctx, sel, v[i])
+		return ec.marshalNJobActionEdge2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐJobActionEdge(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -9732,12 +10728,12 @@ func (ec *executionContext) marshalNJobAction2ᚕᚖgithubᚗcomᚋpicketlineᚋ
 	return ret
 }
 
-func (ec *executionContext) marshalNJobAction2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐJobAction(ctx context.Context, sel ast.SelectionSet, v *db.JobAction) graphql.Marshaler {
+func (ec *executionContext) marshalNJobActionEdge2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐJobActionEdge(ctx context.Context, sel ast.SelectionSet, v *model.JobActionEdge) graphql.Marshaler {
 	if v == nil {
-		graphql.AddInvalidNullError(ctx, "JobAction!")
+		graphql.AddInvalidNullError(ctx, "JobActionEdge!")
 		return graphql.Null
 	}
-	return ec._JobAction(ctx, sel, v)
+	return ec._JobActionEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNJobActionKind2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐJobActionKind(ctx context.Context, v any) (db.JobActionKind, error) {
@@ -9883,11 +10879,27 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋpicketlineᚋpick
 	return ec._PageInfo(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNPicketLine2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPicketLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.PicketLine) graphql.Marshaler {
+func (ec *executionContext) marshalNPicketLine2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPicketLine(ctx context.Context, sel ast.SelectionSet, v *db.PicketLine) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PicketLine!")
+		return graphql.Null
+	}
+	return ec._PicketLine(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPicketLineConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPicketLineConnection(ctx context.Context, sel ast.SelectionSet, v *model.PicketLineConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PicketLineConnection!")
+		return graphql.Null
+	}
+	return ec._PicketLineConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPicketLineEdge2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPicketLineEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PicketLineEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNPicketLine2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPicketLine(ctx, sel, v[i])
+		return ec.marshalNPicketLineEdge2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPicketLineEdge(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -9899,12 +10911,12 @@ func (ec *executionContext) marshalNPicketLine2ᚕᚖgithubᚗcomᚋpicketline�
 	return ret
 }
 
-func (ec *executionContext) marshalNPicketLine2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐPicketLine(ctx context.Context, sel ast.SelectionSet, v *db.PicketLine) graphql.Marshaler {
+func (ec *executionContext) marshalNPicketLineEdge2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐPicketLineEdge(ctx context.Context, sel ast.SelectionSet, v *model.PicketLineEdge) graphql.Marshaler {
 	if v == nil {
-		graphql.AddInvalidNullError(ctx, "PicketLine!")
+		graphql.AddInvalidNullError(ctx, "PicketLineEdge!")
 		return graphql.Null
 	}
-	return ec._PicketLine(ctx, sel, v)
+	return ec._PicketLineEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPicketLineEvent2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐLineEvent(ctx context.Context, sel ast.SelectionSet, v *db.LineEvent) graphql.Marshaler {
@@ -9950,22 +10962,6 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋpicketlineᚋpicketline�
 	return res
 }
 
-func (ec *executionContext) marshalNShift2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Shift) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNShift2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShift(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
 func (ec *executionContext) marshalNShift2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐShift(ctx context.Context, sel ast.SelectionSet, v *db.Shift) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Shift!")
@@ -10006,11 +11002,27 @@ func (ec *executionContext) marshalNShiftEdge2ᚖgithubᚗcomᚋpicketlineᚋpic
 	return ec._ShiftEdge(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNSignup2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignupᚄ(ctx context.Context, sel ast.SelectionSet, v []*db.Signup) graphql.Marshaler {
+func (ec *executionContext) marshalNSignup2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignup(ctx context.Context, sel ast.SelectionSet, v *db.Signup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Signup!")
+		return graphql.Null
+	}
+	return ec._Signup(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSignupConnection2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐSignupConnection(ctx context.Context, sel ast.SelectionSet, v *model.SignupConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SignupConnection!")
+		return graphql.Null
+	}
+	return ec._SignupConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSignupEdge2ᚕᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐSignupEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SignupEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNSignup2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignup(ctx, sel, v[i])
+		return ec.marshalNSignupEdge2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐSignupEdge(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -10022,12 +11034,12 @@ func (ec *executionContext) marshalNSignup2ᚕᚖgithubᚗcomᚋpicketlineᚋpic
 	return ret
 }
 
-func (ec *executionContext) marshalNSignup2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignup(ctx context.Context, sel ast.SelectionSet, v *db.Signup) graphql.Marshaler {
+func (ec *executionContext) marshalNSignupEdge2ᚖgithubᚗcomᚋpicketlineᚋpicketlineᚋgraphᚋmodelᚐSignupEdge(ctx context.Context, sel ast.SelectionSet, v *model.SignupEdge) graphql.Marshaler {
 	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Signup!")
+		graphql.AddInvalidNullError(ctx, "SignupEdge!")
 		return graphql.Null
 	}
-	return ec._Signup(ctx, sel, v)
+	return ec._SignupEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSignupStatus2githubᚗcomᚋpicketlineᚋpicketlineᚋdbᚐSignupStatus(ctx context.Context, v any) (db.SignupStatus, error) {

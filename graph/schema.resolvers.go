@@ -34,8 +34,12 @@ func (r *jobActionResolver) Status(ctx context.Context, obj *db.JobAction) (db.J
 }
 
 // PicketLines is the resolver for the picketLines field.
-func (r *jobActionResolver) PicketLines(ctx context.Context, obj *db.JobAction) ([]*db.PicketLine, error) {
-	return r.Store.PicketLinesOfJobAction(ctx, actor(ctx), obj.ID)
+func (r *jobActionResolver) PicketLines(ctx context.Context, obj *db.JobAction, first *int, after *string) (*model.PicketLineConnection, error) {
+	page, err := r.Store.PicketLinesOfJobAction(ctx, actor(ctx), obj.ID, pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return picketLineConnection(page), nil
 }
 
 // Announcements is the resolver for the announcements field.
@@ -271,8 +275,12 @@ func (r *picketLineResolver) Captains(ctx context.Context, obj *db.PicketLine) (
 }
 
 // Shifts is the resolver for the shifts field.
-func (r *picketLineResolver) Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time) ([]*db.Shift, error) {
-	return r.Store.ShiftsOfLine(ctx, actor(ctx), obj.ID, from, to)
+func (r *picketLineResolver) Shifts(ctx context.Context, obj *db.PicketLine, from *time.Time, to *time.Time, first *int, after *string) (*model.ShiftConnection, error) {
+	page, err := r.Store.ShiftsOfLine(ctx, actor(ctx), obj.ID, from, to, pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return shiftConnection(page), nil
 }
 
 // Announcements is the resolver for the announcements field.
@@ -311,8 +319,12 @@ func (r *queryResolver) Me(ctx context.Context) (*db.Member, error) {
 }
 
 // JobActions is the resolver for the jobActions field.
-func (r *queryResolver) JobActions(ctx context.Context) ([]*db.JobAction, error) {
-	return r.Store.JobActions(ctx, actor(ctx))
+func (r *queryResolver) JobActions(ctx context.Context, first *int, after *string) (*model.JobActionConnection, error) {
+	page, err := r.Store.JobActions(ctx, actor(ctx), pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return jobActionConnection(page), nil
 }
 
 // JobAction is the resolver for the jobAction field.
@@ -331,20 +343,17 @@ func (r *queryResolver) Shift(ctx context.Context, id string) (*db.Shift, error)
 }
 
 // MyShifts is the resolver for the myShifts field.
-func (r *queryResolver) MyShifts(ctx context.Context) ([]*db.Signup, error) {
-	return r.Store.MyShifts(ctx, actor(ctx))
+func (r *queryResolver) MyShifts(ctx context.Context, first *int, after *string) (*model.SignupConnection, error) {
+	page, err := r.Store.MyShifts(ctx, actor(ctx), pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return signupConnection(page, db.MyShiftCursor), nil
 }
 
 // OpenShifts is the resolver for the openShifts field.
 func (r *queryResolver) OpenShifts(ctx context.Context, jobActionID *string, from *time.Time, to *time.Time, first *int, after *string) (*model.ShiftConnection, error) {
-	q := db.OpenShiftsQuery{JobActionID: jobActionID, From: from, To: to}
-	if first != nil {
-		q.First = *first
-	}
-	if after != nil {
-		q.After = *after
-	}
-	page, err := r.Store.OpenShifts(ctx, actor(ctx), q)
+	page, err := r.Store.OpenShifts(ctx, actor(ctx), db.OpenShiftsQuery{JobActionID: jobActionID, From: from, To: to, PageQuery: pageQuery(first, after)})
 	if err != nil {
 		return nil, err
 	}
@@ -372,8 +381,12 @@ func (r *shiftResolver) MySignup(ctx context.Context, obj *db.Shift) (*db.Signup
 }
 
 // Signups is the resolver for the signups field.
-func (r *shiftResolver) Signups(ctx context.Context, obj *db.Shift) ([]*db.Signup, error) {
-	return r.Store.ShiftSignups(ctx, actor(ctx), obj.ID)
+func (r *shiftResolver) Signups(ctx context.Context, obj *db.Shift, first *int, after *string) (*model.SignupConnection, error) {
+	page, err := r.Store.ShiftSignups(ctx, actor(ctx), obj.ID, pageQuery(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return signupConnection(page, db.ShiftSignupCursor), nil
 }
 
 // Shift is the resolver for the shift field.

@@ -143,7 +143,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return `mutation { logout }`, nil
 		}},
 		{"me", anyMember, func(t *testing.T) (string, map[string]any) { return `{ me { id } }`, nil }},
-		{"jobActions", anyMember, func(t *testing.T) (string, map[string]any) { return `{ jobActions { id } }`, nil }},
+		{"jobActions", anyMember, func(t *testing.T) (string, map[string]any) { return `{ jobActions { edges { node { id } } } }`, nil }},
 		{"jobAction", anyMember, func(t *testing.T) (string, map[string]any) {
 			return `query($id: ID!) { jobAction(id: $id) { id } }`, map[string]any{"id": f.ja.ID}
 		}},
@@ -153,7 +153,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"shift", anyMember, func(t *testing.T) (string, map[string]any) {
 			return `query($id: ID!) { shift(id: $id) { id } }`, map[string]any{"id": f.freshShift(t).ID}
 		}},
-		{"myShifts", anyMember, func(t *testing.T) (string, map[string]any) { return `{ myShifts { id } }`, nil }},
+		{"myShifts", anyMember, func(t *testing.T) (string, map[string]any) { return `{ myShifts { edges { node { id } } } }`, nil }},
 		{"openShifts", anyMember, func(t *testing.T) (string, map[string]any) { return `{ openShifts { edges { cursor } } }`, nil }},
 	}
 	for _, c := range cases {

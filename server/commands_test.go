@@ -350,13 +350,13 @@ func TestDemo(t *testing.T) {
 	s := startServerWith(t, dbURL)
 
 	t.Run("every demo job action has lines", func(t *testing.T) {
-		var jas struct{ JobActions []jobActionJSON }
-		s.do(t, token, `{ jobActions { id name status picketLines { id } } }`, nil, &jas)
-		if len(jas.JobActions) < 2 {
+		var jas struct{ JobActions connection[jobActionJSON] }
+		s.do(t, token, `{ jobActions { edges { node { id name status picketLines { edges { node { id } } } } } } }`, nil, &jas)
+		if len(jas.JobActions.Edges) < 2 {
 			t.Fatalf("jobActions after demo = %+v, want at least 2", jas.JobActions)
 		}
-		for _, ja := range jas.JobActions {
-			if len(ja.PicketLines) == 0 {
+		for _, ja := range jas.JobActions.nodes() {
+			if len(ja.PicketLines.Edges) == 0 {
 				t.Errorf("demo job action %q has no lines", ja.Name)
 			}
 		}
@@ -378,9 +378,9 @@ func TestDemo(t *testing.T) {
 		}
 	})
 	t.Run("the demo member holds shifts", func(t *testing.T) {
-		var my struct{ MyShifts []signupJSON }
-		s.do(t, token, `{ myShifts { id status } }`, nil, &my)
-		if len(my.MyShifts) == 0 {
+		var my struct{ MyShifts connection[signupJSON] }
+		s.do(t, token, `{ myShifts { edges { node { id status } } } }`, nil, &my)
+		if len(my.MyShifts.Edges) == 0 {
 			t.Fatalf("the demo member holds no shifts")
 		}
 	})

@@ -46,6 +46,9 @@ type config struct {
 	WSMaxUnauthenticatedPerAddress int
 	// Limits are the rate limits and caps the store enforces.
 	Limits db.Limits
+	// MutationsPerMemberPerMinute is the per-member mutation limit; 0
+	// turns it off.
+	MutationsPerMemberPerMinute int
 	// TrustedProxies are the peers whose forwarding headers name the
 	// client address.
 	TrustedProxies auth.TrustedProxies
@@ -143,7 +146,9 @@ func (c *config) settings() []setting {
 			Var: count(&c.WSMaxUnauthenticatedPerAddress).atLeast(1)},
 		{Name: "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR", Default: strconv.Itoa(l.LoginPerAddressPerHour), Meaning: "`requestLoginCode` calls, and apart from them `verifyLoginCode` calls, allowed per client address per hour (besides 5 requests per email per 15 minutes and 5 tries per code); past it they answer `RATE_LIMITED` with `retryAfterSeconds`, the same for members and strangers",
 			Var: count(&c.Limits.LoginPerAddressPerHour).atLeast(1)},
-		{Name: "MAX_DEVICES_PER_MEMBER", Default: strconv.Itoa(l.DevicesPerMember), Meaning: "push devices a member may register; registering one more forgets the one registered or seen longest ago",
+		{Name: "RATE_LIMIT_MEMBER_PER_MINUTE", Default: strconv.Itoa(db.DefaultMutationsPerMinute), Meaning: "mutations a signed-in member may make per minute, over HTTP and websockets alike, each mutation field of an operation counting one (`requestLoginCode`, `verifyLoginCode` and `refreshSession` have the limits above instead); past it an operation answers `RATE_LIMITED` with `retryAfterSeconds` and none of it runs; replicas share their counts every second (see Security for the tolerance); `0` turns the limit off, and a very high value counts without refusing",
+			Var: count(&c.MutationsPerMemberPerMinute)},
+		{Name: "MAX_DEVICES_PER_MEMBER", Default: strconv.Itoa(l.DevicesPerMember), Meaning: "push devices a member may register; registering one more forgets the one registered or seen longest ago; `myDevices` lists (and the cost limit counts) at most this many",
 			Var: count(&c.Limits.DevicesPerMember).atLeast(1)},
 		{Name: "RATE_LIMIT_URGENT_PER_HOUR", Default: strconv.Itoa(l.UrgentPerHour), Meaning: "urgent announcements and coverage calls together, per poster (captain or coordinator alike) per hour, besides one coverage call per shift per 30 minutes; past it they answer `RATE_LIMITED` with `retryAfterSeconds`",
 			Var: count(&c.Limits.UrgentPerHour).atLeast(1)},

@@ -41,20 +41,34 @@ func TestNestedListsAreRefusedBeforeTheyRun(t *testing.T) {
 	m := s.addMember(t, db.RoleMember)
 	k := s.kit(t)
 	k.ShiftOn(k.Line(), 24*time.Hour, 3)
-	query := `{ jobActions { picketLines { shifts { picketLine { shifts { picketLine { shifts { signups { member { name } } } } } } } } } }`
-	overLimit(t, s.gql(t, m.Token, query, nil), "the operation costs 251,255,010,010,101 nodes, over the limit of 50,000", "picketLines", "signups")
+	// Every list pages, so the nest asks for the largest pages: 100 job
+	// actions of 100 lines of 100 shifts of a line of 100 shifts.
+	query := `{ jobActions(first: 100) { edges { node { picketLines(first: 100) { edges { node { shifts(first: 100) { edges { node { picketLine { shifts(first: 100) { edges { node { id } } } } } } } } } } } } } }`
+	overLimit(t, s.gql(t, m.Token, query, nil), "the operation costs 204,030,302 nodes, over the limit of 50,000", "picketLines", "shifts")
 }
 
 func TestCostBudgetThreshold(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	m := s.addMember(t, db.RoleMember)
-	// jobActions counts 100 job actions: 1 + 100 × ids; me 1 + ids.
+	// jobActions(first: 100) counts 100 job actions: 1 + (1 + 100 × (1 +
+	// ids)); me 1 + ids.
 	query := func(jobActionIDs, meIDs int) string {
-		return "{ jobActions { " + strings.Repeat("id ", jobActionIDs) + "} me { " + strings.Repeat("id ", meIDs) + "} }"
+		return "{ jobActions(first: 100) { edges { node { " + strings.Repeat("id ", jobActionIDs) + "} } } me { " + strings.Repeat("id ", meIDs) + "} }"
 	}
-	s.do(t, m.Token, query(499, 98), nil, nil) // 49,901 + 99 = 50,000
-	overLimit(t, s.gql(t, m.Token, query(499, 99), nil), "the operation costs 50,001 nodes, over the limit of 50,000")
+	s.do(t, m.Token, query(498, 97), nil, nil) // 49,902 + 98 = 50,000
+	overLimit(t, s.gql(t, m.Token, query(498, 98), nil), "the operation costs 50,001 nodes, over the limit of 50,000")
+}
+
+// myDevices counts at the device cap the server was configured with, so
+// a higher cap costs more; it is never counted at a smaller constant.
+func TestMyDevicesCostsTheConfiguredDeviceCap(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(env map[string]string) { env["MAX_DEVICES_PER_MEMBER"] = "1000" })
+	m := s.addMember(t, db.RoleMember)
+	devices := func(fields int) string { return "{ myDevices { " + strings.Repeat("token ", fields) + "} }" }
+	s.do(t, m.Token, devices(49), nil, nil) // 1 + 1,000 × 49
+	overLimit(t, s.gql(t, m.Token, devices(50), nil), "the operation costs 50,001 nodes, over the limit of 50,000")
 }
 
 // A page is counted at the size asked for, so a hundred aliased pages of
@@ -79,14 +93,15 @@ func TestAliasAndRootFieldLimits(t *testing.T) {
 		overLimit(t, s.gql(t, m.Token, pages(11, 20, "id"), nil), "the operation asks for 11 root fields; at most 10 are allowed")
 	})
 	t.Run("pages count the size asked for", func(t *testing.T) {
-		// A shift with its line's 500 shifts costs 1 + 1 + (1 + (1 + 500)).
-		const lineShifts = "id picketLine { shifts { id } }"
-		// 10 × (1 + 1 + 9 × 504) = 45,380.
-		s.do(t, m.Token, pages(10, 9, lineShifts), nil, nil)
-		// 10 × (1 + 1 + 10 × 504) = 50,420.
-		overLimit(t, s.gql(t, m.Token, pages(10, 10, lineShifts), nil), "the operation costs 50,420 nodes, over the limit of 50,000")
-		// 10 × (1 + 1 + 20 × 504) = 100,820 at the default page.
-		overLimit(t, s.gql(t, m.Token, strings.ReplaceAll(pages(10, 10, lineShifts), "(first: 10)", ""), nil), "the operation costs 100,820 nodes, over the limit of 50,000")
+		// A shift with a page of 50 of its line's shifts costs 1 + 1 + (1 +
+		// (1 + 50 × 2)) = 104, 105 with its node.
+		const lineShifts = "id picketLine { shifts(first: 50) { edges { node { id } } } }"
+		// 10 × (1 + 1 + 47 × 105) = 49,370.
+		s.do(t, m.Token, pages(10, 47, lineShifts), nil, nil)
+		// 10 × (1 + 1 + 48 × 105) = 50,420.
+		overLimit(t, s.gql(t, m.Token, pages(10, 48, lineShifts), nil), "the operation costs 50,420 nodes, over the limit of 50,000")
+		// 10 × (1 + 1 + 20 × 105) = 21,020 at the default page.
+		s.do(t, m.Token, strings.ReplaceAll(pages(10, 48, lineShifts), "openShifts(first: 48)", "openShifts"), nil, nil)
 	})
 	t.Run("aliases", func(t *testing.T) {
 		aliases := func(n int) string {
@@ -107,7 +122,8 @@ func TestAliasAndRootFieldLimits(t *testing.T) {
 }
 
 // The queries the app makes (docs/API.md and the screens the tests stand
-// for) are well within the budget.
+// for) are well within the budget, a captain's roster of a line's shifts
+// with their sign-ups included.
 func TestTheAppsQueriesAreWithinTheBudget(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
@@ -121,16 +137,20 @@ func TestTheAppsQueriesAreWithinTheBudget(t *testing.T) {
 	vars := map[string]any{"line": line.ID, "shift": sh.ID, "ja": ja.ID}
 	for _, q := range []string{
 		`{ me { id name email phone role eventCursor } }`,
-		`{ jobActions { id name kind employer status startsAt cancelCutoffMinutes picketLines { id name latitude longitude } } }`,
-		`query($ja: ID!) { jobAction(id: $ja) { id name status picketLines { id name address latitude longitude geofenceMeters } announcements { id body urgent createdAt author { id name } } } }`,
+		`{ jobActions { edges { node { id name kind employer status startsAt cancelCutoffMinutes
+			picketLines(first: 100) { edges { node { id name latitude longitude } } pageInfo { hasNextPage endCursor } } } } pageInfo { hasNextPage endCursor } } }`,
+		`query($ja: ID!) { jobAction(id: $ja) { id name status picketLines(first: 100) { edges { cursor node { id name address latitude longitude geofenceMeters } } pageInfo { hasNextPage endCursor } }
+			announcements { id body urgent createdAt author { id name } } } }`,
 		`query($line: ID!) { picketLine(id: $line) { id name address latitude longitude geofenceMeters eventCursor
-			jobAction { id name cancelCutoffMinutes announcements { body urgent createdAt author { id name email phone } } picketLines { id address } }
+			jobAction { id name cancelCutoffMinutes announcements { body urgent createdAt author { id name email phone } } picketLines { edges { node { id address } } } }
 			captains { id name email phone }
-			shifts { id startsAt endsAt capacity signedUpCount spotsLeft waitlistCount cancelledAt mySignup { id status waitlistPosition } }
+			shifts(first: 100) { edges { cursor node { id startsAt endsAt capacity signedUpCount spotsLeft waitlistCount cancelledAt mySignup { id status waitlistPosition } } } pageInfo { hasNextPage endCursor } }
 			announcements { id body urgent createdAt author { id name email phone } } } }`,
+		`query($line: ID!) { picketLine(id: $line) { id name shifts { edges { cursor node { id startsAt endsAt capacity signedUpCount waitlistCount
+			signups { edges { cursor node { id status waitlistPosition member { id name phone } } } pageInfo { hasNextPage endCursor } } } } pageInfo { hasNextPage endCursor } } } }`,
 		`query($shift: ID!) { shift(id: $shift) { id startsAt endsAt capacity signedUpCount spotsLeft waitlistCount picketLine { id name } mySignup { id status }
-			signups { id status waitlistPosition createdAt member { id name email phone } } } }`,
-		`{ myShifts { id status waitlistPosition shift { id startsAt endsAt picketLine { id name address } } } }`,
+			signups(first: 100) { edges { cursor node { id status waitlistPosition createdAt member { id name email phone } } } pageInfo { hasNextPage endCursor } } } }`,
+		`{ myShifts(first: 100) { edges { cursor node { id status waitlistPosition shift { id startsAt endsAt picketLine { id name address } } } } pageInfo { hasNextPage endCursor } } }`,
 		`{ openShifts(first: 100) { edges { cursor node { id startsAt endsAt spotsLeft picketLine { id name latitude longitude jobAction { id name } } } } pageInfo { hasNextPage endCursor } } }`,
 		`{ myDevices { token platform createdAt lastSeenAt } myNotificationPreferences { enabled quietStart quietEnd timeZone } }`,
 	} {
@@ -146,7 +166,7 @@ func TestCostLimitCoversSubscriptions(t *testing.T) {
 	m := s.addMember(t, db.RoleMember)
 	ws := s.dialWS(t, nil)
 	ws.init(m.Token)
-	ws.subscribe("1", `subscription { myEvents { shift { picketLine { shifts { signups { member { name } } } } } } }`, nil)
+	ws.subscribe("1", `subscription { myEvents { shift { picketLine { shifts(first: 100) { edges { node { signups(first: 100) { edges { node { member { id name email phone role eventCursor } } } } } } } } } } }`, nil)
 	msg := ws.next()
 	var errs []struct {
 		Message    string `json:"message"`
@@ -157,7 +177,7 @@ func TestCostLimitCoversSubscriptions(t *testing.T) {
 	if msg.Type != "error" || msg.ID != "1" || json.Unmarshal(msg.Payload, &errs) != nil || len(errs) != 1 {
 		t.Fatalf("got %s %s, want one error for subscription 1", msg.Type, msg.Payload)
 	}
-	if errs[0].Extensions.Code != "GRAPHQL_VALIDATION_FAILED" || errs[0].Message != "the operation costs 100,504 nodes, over the limit of 50,000" {
+	if errs[0].Extensions.Code != "GRAPHQL_VALIDATION_FAILED" || errs[0].Message != "the operation costs 80,305 nodes, over the limit of 50,000" {
 		t.Errorf("refusal = %+v", errs[0])
 	}
 	// The connection stays usable: the app's own subscription follows.

@@ -311,9 +311,9 @@ func TestRequestLimits(t *testing.T) {
 	})
 
 	t.Run("depth", func(t *testing.T) {
-		// nested(n) asks for n levels of fields: myShifts, shift, mySignup,
-		// shift, ... and then id; only the first is a list, so the cost
-		// stays small.
+		// nested(n) asks for n levels of fields: myShifts, edges, node,
+		// shift, mySignup, shift, ... and then id; only the edges are a
+		// list, so the cost stays small.
 		nested := func(n int) string {
 			q := "id"
 			for i := n - 1; i >= 1; i-- {
@@ -321,6 +321,10 @@ func TestRequestLimits(t *testing.T) {
 				switch {
 				case i == 1:
 					field = "myShifts"
+				case i == 2:
+					field = "edges"
+				case i == 3:
+					field = "node"
 				case i%2 == 0:
 					field = "shift"
 				}
@@ -337,7 +341,7 @@ func TestRequestLimits(t *testing.T) {
 			t.Fatalf("13 levels: %s", r)
 		}
 		// Fragments do not hide depth.
-		frag := `query { ...A } fragment A on Query { myShifts { shift { mySignup { shift { mySignup { shift { ...B } } } } } } }
+		frag := `query { ...A } fragment A on Query { myShifts { edges { node { shift { mySignup { shift { ...B } } } } } } }
 			fragment B on Shift { mySignup { shift { mySignup { shift { mySignup { shift { id } } } } } } }`
 		r = s.gql(t, m.Token, frag, nil)
 		refused(t, r, "13 levels through fragments")

@@ -105,20 +105,7 @@ func (s *testServer) requestCodeFrom(t *testing.T, addr, email string) *gqlRespo
 // answer's payload.
 func requestCodeOverWS(c *wsClient, id, email string) *gqlResponse {
 	c.t.Helper()
-	c.subscribe(id, `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": email})
-	m := c.next()
-	if m.Type != "next" || m.ID != id {
-		c.t.Fatalf("got %s %s, want next for %s", m.Type, m.Payload, id)
-	}
-	var r gqlResponse
-	if err := json.Unmarshal(m.Payload, &r); err != nil {
-		c.t.Fatal(err)
-	}
-	r.Body = m.Payload
-	if m := c.next(); m.Type != "complete" {
-		c.t.Fatalf("got %s %s, want complete", m.Type, m.Payload)
-	}
-	return &r
+	return wsOperation(c, id, `mutation($e: String!) { requestLoginCode(email: $e) }`, map[string]any{"e": email})
 }
 
 func TestClientAddressIsForwardedOnlyByTrustedProxies(t *testing.T) {

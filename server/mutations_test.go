@@ -36,42 +36,42 @@ func opt(s *string) string {
 }
 
 type jobActionJSON struct {
-	ID                  string         `json:"id"`
-	Name                string         `json:"name"`
-	Kind                string         `json:"kind"`
-	Employer            string         `json:"employer"`
-	Status              string         `json:"status"`
-	StartsAt            time.Time      `json:"startsAt"`
-	CancelCutoffMinutes int            `json:"cancelCutoffMinutes"`
-	PicketLines         []lineJSON     `json:"picketLines"`
-	Announcements       []announceJSON `json:"announcements"`
+	ID                  string               `json:"id"`
+	Name                string               `json:"name"`
+	Kind                string               `json:"kind"`
+	Employer            string               `json:"employer"`
+	Status              string               `json:"status"`
+	StartsAt            time.Time            `json:"startsAt"`
+	CancelCutoffMinutes int                  `json:"cancelCutoffMinutes"`
+	PicketLines         connection[lineJSON] `json:"picketLines"`
+	Announcements       []announceJSON       `json:"announcements"`
 }
 
 type lineJSON struct {
-	ID             string         `json:"id"`
-	Name           string         `json:"name"`
-	Address        *string        `json:"address"`
-	Latitude       float64        `json:"latitude"`
-	Longitude      float64        `json:"longitude"`
-	GeofenceMeters int            `json:"geofenceMeters"`
-	JobAction      *jobActionJSON `json:"jobAction"`
-	Captains       []memberJSON   `json:"captains"`
-	Shifts         []shiftJSON    `json:"shifts"`
-	Announcements  []announceJSON `json:"announcements"`
+	ID             string                `json:"id"`
+	Name           string                `json:"name"`
+	Address        *string               `json:"address"`
+	Latitude       float64               `json:"latitude"`
+	Longitude      float64               `json:"longitude"`
+	GeofenceMeters int                   `json:"geofenceMeters"`
+	JobAction      *jobActionJSON        `json:"jobAction"`
+	Captains       []memberJSON          `json:"captains"`
+	Shifts         connection[shiftJSON] `json:"shifts"`
+	Announcements  []announceJSON        `json:"announcements"`
 }
 
 type shiftJSON struct {
-	ID            string       `json:"id"`
-	PicketLine    *lineJSON    `json:"picketLine"`
-	StartsAt      time.Time    `json:"startsAt"`
-	EndsAt        time.Time    `json:"endsAt"`
-	Capacity      int          `json:"capacity"`
-	SignedUpCount int          `json:"signedUpCount"`
-	SpotsLeft     int          `json:"spotsLeft"`
-	WaitlistCount int          `json:"waitlistCount"`
-	CancelledAt   *time.Time   `json:"cancelledAt"`
-	MySignup      *signupJSON  `json:"mySignup"`
-	Signups       []signupJSON `json:"signups"`
+	ID            string                 `json:"id"`
+	PicketLine    *lineJSON              `json:"picketLine"`
+	StartsAt      time.Time              `json:"startsAt"`
+	EndsAt        time.Time              `json:"endsAt"`
+	Capacity      int                    `json:"capacity"`
+	SignedUpCount int                    `json:"signedUpCount"`
+	SpotsLeft     int                    `json:"spotsLeft"`
+	WaitlistCount int                    `json:"waitlistCount"`
+	CancelledAt   *time.Time             `json:"cancelledAt"`
+	MySignup      *signupJSON            `json:"mySignup"`
+	Signups       connection[signupJSON] `json:"signups"`
 }
 
 type signupJSON struct {
@@ -278,7 +278,7 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 		}
 	})
 
-	shiftQuery := `query($id: ID!) { shift(id: $id) { ` + shiftFields + ` picketLine { id name } mySignup { id status } signups { id status waitlistPosition member { id name } } } }`
+	shiftQuery := `query($id: ID!) { shift(id: $id) { ` + shiftFields + ` picketLine { id name } mySignup { id status } signups { edges { node { id status waitlistPosition member { id name } } } } } }`
 	t.Run("shift counts its sign-ups and lists them as the caller may see them", func(t *testing.T) {
 		var q struct{ Shift shiftJSON }
 		s.do(t, mia, shiftQuery, map[string]any{"id": sh1.ID}, &q)
@@ -288,11 +288,11 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 		if q.Shift.MySignup == nil || q.Shift.MySignup.ID != su1.ID || q.Shift.MySignup.Status != "SIGNED_UP" {
 			t.Errorf("mySignup = %+v, want %s", q.Shift.MySignup, su1.ID)
 		}
-		if diff := cmp.Diff([]string{su1.ID}, signupIDs(q.Shift.Signups)); diff != "" {
+		if diff := cmp.Diff([]string{su1.ID}, signupIDs(q.Shift.Signups.nodes())); diff != "" {
 			t.Errorf("a member sees sign-ups other than their own (-want +got):\n%s", diff)
 		}
 		s.do(t, coord, shiftQuery, map[string]any{"id": sh1.ID}, &q)
-		if diff := cmp.Diff([]string{su1.ID, suOmar.ID, suCaptain.ID}, signupIDs(q.Shift.Signups)); diff != "" {
+		if diff := cmp.Diff([]string{su1.ID, suOmar.ID, suCaptain.ID}, signupIDs(q.Shift.Signups.nodes())); diff != "" {
 			t.Errorf("a coordinator sees sign-ups, want signed up first, then the waitlist (-want +got):\n%s", diff)
 		}
 		if q.Shift.MySignup != nil {
@@ -301,9 +301,9 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 	})
 
 	t.Run("myShifts lists the member's shifts soonest first", func(t *testing.T) {
-		var my struct{ MyShifts []signupJSON }
-		s.do(t, mia, `{ myShifts { `+signupFields+` } }`, nil, &my)
-		if diff := cmp.Diff([]string{su1.ID, su2.ID}, signupIDs(my.MyShifts)); diff != "" {
+		var my struct{ MyShifts connection[signupJSON] }
+		s.do(t, mia, `{ myShifts { edges { node { `+signupFields+` } } } }`, nil, &my)
+		if diff := cmp.Diff([]string{su1.ID, su2.ID}, signupIDs(my.MyShifts.nodes())); diff != "" {
 			t.Fatalf("myShifts (-want +got):\n%s", diff)
 		}
 	})
@@ -386,8 +386,7 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 		s.do(t, mia, `query($id: ID!, $from: Time, $to: Time) { picketLine(id: $id) { `+lineFields+`
 			jobAction { id name }
 			captains { id name }
-			shifts(from: $from, to: $to) { id }
-			all: shifts { id }
+			shifts(from: $from, to: $to) { edges { node { id } } }
 			announcements { id body author { id } } } }`,
 			map[string]any{"id": line.ID, "from": ts(day.Add(time.Hour)), "to": ts(day.Add(7 * time.Hour))}, &pl)
 		if pl.PicketLine.Address == nil || *pl.PicketLine.Address != addr || pl.PicketLine.JobAction.Name != "Health Care Strike 2026" {
@@ -396,7 +395,7 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 		if diff := cmp.Diff([]string{captainID}, ids(pl.PicketLine.Captains, func(m memberJSON) string { return m.ID })); diff != "" {
 			t.Errorf("captains (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff([]string{sh2.ID}, shiftIDs(pl.PicketLine.Shifts)); diff != "" {
+		if diff := cmp.Diff([]string{sh2.ID}, shiftIDs(pl.PicketLine.Shifts.nodes())); diff != "" {
 			t.Errorf("shifts(from, to), where sh1 starts before from (-want +got):\n%s", diff)
 		}
 		if diff := cmp.Diff([]string{la.ID}, ids(pl.PicketLine.Announcements, func(a announceJSON) string { return a.ID })); diff != "" {
@@ -404,24 +403,24 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 		}
 		var all struct {
 			PicketLine struct {
-				All []shiftJSON `json:"all"`
+				All connection[shiftJSON] `json:"all"`
 			}
 		}
-		s.do(t, mia, `query($id: ID!) { picketLine(id: $id) { all: shifts { id } } }`, map[string]any{"id": line.ID}, &all)
-		if diff := cmp.Diff([]string{sh1.ID, sh2.ID}, shiftIDs(all.PicketLine.All)); diff != "" {
+		s.do(t, mia, `query($id: ID!) { picketLine(id: $id) { all: shifts { edges { node { id } } } } }`, map[string]any{"id": line.ID}, &all)
+		if diff := cmp.Diff([]string{sh1.ID, sh2.ID}, shiftIDs(all.PicketLine.All.nodes())); diff != "" {
 			t.Errorf("all shifts, soonest first (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("jobActions lists the newest start first, and jobAction its lines and announcements", func(t *testing.T) {
-		var jas struct{ JobActions []jobActionJSON }
-		s.do(t, mia, `{ jobActions { id status } }`, nil, &jas)
-		if diff := cmp.Diff([]string{lockout.ID, ja.ID}, ids(jas.JobActions, func(j jobActionJSON) string { return j.ID })); diff != "" {
+		var jas struct{ JobActions connection[jobActionJSON] }
+		s.do(t, mia, `{ jobActions { edges { node { id status } } } }`, nil, &jas)
+		if diff := cmp.Diff([]string{lockout.ID, ja.ID}, ids(jas.JobActions.nodes(), func(j jobActionJSON) string { return j.ID })); diff != "" {
 			t.Errorf("jobActions, newest start first (-want +got):\n%s", diff)
 		}
 		var one struct{ JobAction jobActionJSON }
-		s.do(t, mia, `query($id: ID!) { jobAction(id: $id) { `+jobActionFields+` picketLines { id name } announcements { id body author { id name } } } }`, map[string]any{"id": ja.ID}, &one)
-		if diff := cmp.Diff([]string{line.ID, line2.ID}, ids(one.JobAction.PicketLines, func(l lineJSON) string { return l.ID })); diff != "" {
+		s.do(t, mia, `query($id: ID!) { jobAction(id: $id) { `+jobActionFields+` picketLines { edges { node { id name } } } announcements { id body author { id name } } } }`, map[string]any{"id": ja.ID}, &one)
+		if diff := cmp.Diff([]string{line.ID, line2.ID}, ids(one.JobAction.PicketLines.nodes(), func(l lineJSON) string { return l.ID })); diff != "" {
 			t.Errorf("jobAction.picketLines, by name (-want +got):\n%s", diff)
 		}
 		if len(one.JobAction.Announcements) != 1 || one.JobAction.Announcements[0].ID != jaa.ID || one.JobAction.Announcements[0].Author.Name != "Dana Whitford" {
@@ -453,9 +452,9 @@ func TestEveryMutationAndQueryEndToEnd(t *testing.T) {
 		if q.Shift.MySignup != nil || q.Shift.CancelledAt == nil {
 			t.Fatalf("after cancelShift Omar's sign-up = %+v, want none active", q.Shift.MySignup)
 		}
-		var my struct{ MyShifts []signupJSON }
-		s.do(t, omar, `{ myShifts { id } }`, nil, &my)
-		if len(my.MyShifts) != 0 {
+		var my struct{ MyShifts connection[signupJSON] }
+		s.do(t, omar, `{ myShifts { edges { node { id } } } }`, nil, &my)
+		if len(my.MyShifts.Edges) != 0 {
 			t.Fatalf("after cancelShift Omar's myShifts = %+v, want none", my.MyShifts)
 		}
 	})

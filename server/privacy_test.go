@@ -46,19 +46,19 @@ func TestPrivacy(t *testing.T) {
 		id address
 		captains { id name email phone }
 		announcements { body author { id name email phone } }
-		jobAction { announcements { body author { id name email phone } } picketLines { id address } } } }`
+		jobAction { announcements { body author { id name email phone } } picketLines { edges { node { id address } } } } } }`
 	lineAs := func(t *testing.T, token, id string) lineJSON {
 		t.Helper()
 		var out struct{ PicketLine lineJSON }
 		s.do(t, token, lineQuery, map[string]any{"id": id}, &out)
 		return out.PicketLine
 	}
-	const signupsQuery = `query($id: ID!) { shift(id: $id) { signups { id status member { id name email phone } } } }`
+	const signupsQuery = `query($id: ID!) { shift(id: $id) { signups { edges { node { id status member { id name email phone } } } } } }`
 	signupsAs := func(t *testing.T, token string) []signupJSON {
 		t.Helper()
 		var out struct{ Shift shiftJSON }
 		s.do(t, token, signupsQuery, map[string]any{"id": sh.ID}, &out)
-		return out.Shift.Signups
+		return out.Shift.Signups.nodes()
 	}
 
 	t.Run("a member without a sign-up sees no address, no line announcements and nobody's contact details", func(t *testing.T) {
@@ -69,7 +69,7 @@ func TestPrivacy(t *testing.T) {
 		if len(l.Announcements) != 0 {
 			t.Errorf("a member without a sign-up sees line announcements %+v", l.Announcements)
 		}
-		for _, pl := range l.JobAction.PicketLines {
+		for _, pl := range l.JobAction.PicketLines.nodes() {
 			if pl.Address != nil {
 				t.Errorf("through jobAction.picketLines a member sees the address of line %s", pl.ID)
 			}
@@ -133,7 +133,7 @@ func TestPrivacy(t *testing.T) {
 		if len(l.Announcements) != 1 || l.Announcements[0].Author.ID != captain.ID || seen(l.Announcements[0].Author) != (contact{}) {
 			t.Errorf("line announcements = %+v, want the captain's without contact details", l.Announcements)
 		}
-		for _, pl := range l.JobAction.PicketLines {
+		for _, pl := range l.JobAction.PicketLines.nodes() {
 			if (pl.Address != nil) != (pl.ID == line.ID) {
 				t.Errorf("through jobAction.picketLines line %s shows address %s; only the member's line may", pl.ID, opt(pl.Address))
 			}

@@ -47,11 +47,11 @@ const (
 )
 
 // newServer returns the whole HTTP API; every route is listed here.
-func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store, tokens *auth.Tokens, rt *realtimeParts, ready *atomic.Bool) http.Handler {
+func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store, mutations *db.MutationLimiter, tokens *auth.Tokens, rt *realtimeParts, ready *atomic.Bool) http.Handler {
 	authn := &auth.Authenticator{Tokens: tokens, Sessions: store, OnError: func(ctx context.Context, err error) {
 		log.ErrorContext(ctx, "internal error", "requestId", db.RequestID(ctx), "err", err)
 	}}
-	gql := newGraphQL(cfg, log, m, store, tokens, authn, rt)
+	gql := newGraphQL(cfg, log, m, store, mutations, tokens, authn, rt)
 
 	mux := http.NewServeMux()
 	clientAddr := cfg.TrustedProxies.Middleware
@@ -72,7 +72,8 @@ func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store
 	return withRequestID(logRequests(log, m, recoverPanics(log, cors(cfg.AllowedOrigins, mux))))
 }
 
-func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store, tokens *auth.Tokens, authn *auth.Authenticator, rt *realtimeParts) *handler.Server {
+// mutations is nil when the per-member mutation limit is off.
+func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store, mutations *db.MutationLimiter, tokens *auth.Tokens, authn *auth.Authenticator, rt *realtimeParts) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		Store:  store,
 		Tokens: tokens,
@@ -116,9 +117,13 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 		}
 		return next(ctx)
 	})
-	srv.Use(graph.CostLimit(graph.OperationLimits{MaxCost: maxCost, MaxAliases: maxAliases, MaxRootFields: maxRootFields}))
+	srv.Use(graph.CostLimit(graph.OperationLimits{MaxCost: maxCost, MaxAliases: maxAliases, MaxRootFields: maxRootFields, Enforced: store.Limits()}))
 	srv.Use(graph.DepthLimit(maxQueryDepth))
 	srv.Use(graph.InputCheck(schema.Schema()))
+	// After the checks above, so that a refused operation is not counted.
+	if mutations != nil {
+		srv.Use(graph.MutationLimit(mutations))
+	}
 	srv.SetErrorPresenter(graph.ErrorPresenter(func(ctx context.Context, err error) {
 		log.ErrorContext(ctx, "internal error", "requestId", db.RequestID(ctx), "err", err)
 	}))

@@ -62,6 +62,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	clock := db.WallClock()
 	store := db.NewStore(pool, clock, pepper(cfg.JWTSecret))
 	store.SetLimits(cfg.Limits)
+	mutations := db.NewMutationLimiter(store, cfg.MutationsPerMemberPerMinute)
 	rt := newRealtime(cfg, store, clock, pool, log)
 	store.SetNotifier(rt.notifier)
 	sender, err := newPushSender(ctx, cfg, clock, log)
@@ -83,7 +84,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	var ready atomic.Bool
 	srv := &http.Server{
-		Handler:           newServer(cfg, log, m, store, tokens, rt, &ready),
+		Handler:           newServer(cfg, log, m, store, mutations, tokens, rt, &ready),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeader,
 		ReadTimeout:       cfg.HTTP.Read,
 		WriteTimeout:      cfg.HTTP.Write,
@@ -136,6 +137,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	var workers sync.WaitGroup
 	workers.Go(func() { worker.Run(bg) })
 	workers.Go(func() { mailer.Run(bg) })
+	if mutations != nil {
+		workers.Go(func() { flushMutationsLoop(bg, mutations, clock, log) })
+	}
 	defer func() { stopBackground(); workers.Wait() }()
 	ready.Store(true)
 	log.Info("ready")
@@ -242,6 +246,37 @@ func purgeLoop(ctx context.Context, store *db.Store, clock db.Clock, retention d
 			}
 			if report.Total() > 0 {
 				log.Info("purged", purgeAttrs(report)...)
+			}
+		}
+	}
+}
+
+// finalFlushTimeout bounds the last flush of the mutation counts when the
+// server stops.
+const finalFlushTimeout = 2 * time.Second
+
+// flushMutationsLoop shares the mutation counts through the database every
+// db.MutationFlushInterval on the clock, and once more when ctx ends, so
+// that what this replica admitted last still counts on the others.
+func flushMutationsLoop(ctx context.Context, mutations *db.MutationLimiter, clock db.Clock, log *slog.Logger) {
+	t := clock.NewTicker(db.MutationFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+			defer cancel()
+			if _, err := mutations.FlushMutationCounts(fctx, db.System); err != nil {
+				log.Warn("flush mutation counts on stop", "err", err)
+			}
+			return
+		case <-t.Chan():
+			n, err := mutations.FlushMutationCounts(ctx, db.System)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("flush mutation counts", "err", err)
+			case n > 0:
+				log.Debug("shared mutation counts", "members", n)
 			}
 		}
 	}

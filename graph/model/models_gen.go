@@ -17,14 +17,37 @@ type AuthPayload struct {
 	Member    *db.Member `json:"member"`
 }
 
+// A page of job actions.
+type JobActionConnection struct {
+	Edges    []*JobActionEdge `json:"edges"`
+	PageInfo *PageInfo        `json:"pageInfo"`
+}
+
+type JobActionEdge struct {
+	Cursor string        `json:"cursor"`
+	Node   *db.JobAction `json:"node"`
+}
+
 // Everything that changes state. Mutations that a phone may retry after a dropped
 // connection are safe to retry: see `signUpForShift(idempotencyKey)`.
 type Mutation struct {
 }
 
+// Where a page ends: pass `endCursor` as `after` for the next page.
 type PageInfo struct {
 	HasNextPage bool    `json:"hasNextPage"`
 	EndCursor   *string `json:"endCursor,omitempty"`
+}
+
+// A page of picket lines.
+type PicketLineConnection struct {
+	Edges    []*PicketLineEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type PicketLineEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *db.PicketLine `json:"node"`
 }
 
 type PostAnnouncementInput struct {
@@ -48,6 +71,17 @@ type ShiftConnection struct {
 type ShiftEdge struct {
 	Cursor string    `json:"cursor"`
 	Node   *db.Shift `json:"node"`
+}
+
+// A page of sign-ups.
+type SignupConnection struct {
+	Edges    []*SignupEdge `json:"edges"`
+	PageInfo *PageInfo     `json:"pageInfo"`
+}
+
+type SignupEdge struct {
+	Cursor string     `json:"cursor"`
+	Node   *db.Signup `json:"node"`
 }
 
 // Live updates over a websocket on `/graphql`, speaking the graphql-transport-ws

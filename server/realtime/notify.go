@@ -191,8 +191,8 @@ func (n *Notifier) Run(ctx context.Context) {
 // listenBackoff again once a connection listened: a database restarted
 // twice in a day must not leave every replica a minute behind.
 func (n *Notifier) Listen(ctx context.Context, url string) {
-	for backoff := listenBackoff; ctx.Err() == nil; {
-		listened, err := n.listenOnce(ctx, url)
+	for backoff, again := listenBackoff, false; ctx.Err() == nil; again = true {
+		listened, err := n.listenOnce(ctx, url, again)
 		if ctx.Err() != nil {
 			return
 		}
@@ -216,8 +216,8 @@ const (
 )
 
 // listenOnce listens until the connection fails, and says whether it got
-// as far as listening.
-func (n *Notifier) listenOnce(ctx context.Context, url string) (listened bool, err error) {
+// as far as listening; again says it is a reconnection.
+func (n *Notifier) listenOnce(ctx context.Context, url string, again bool) (listened bool, err error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return false, err
@@ -225,6 +225,9 @@ func (n *Notifier) listenOnce(ctx context.Context, url string) (listened bool, e
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return false, err
+	}
+	if again {
+		n.log.Info("event listener reconnected")
 	}
 	if n.listening != nil {
 		n.listening()
