@@ -113,6 +113,11 @@ DELETE FROM push_outbox WHERE ctid = ANY (ARRAY(
 DELETE FROM login_emails WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM login_emails
     WHERE status IN ('SENT', 'FAILED', 'SUPERSEDED') AND created_at < $2 LIMIT $1))`
+	// A websocket's row left by a replica that died: it stopped counting
+	// once it went ConnectionStaleAfter unrefreshed.
+	purgeWSConnectionsSQL = `
+DELETE FROM ws_connections WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM ws_connections WHERE seen_at < $2 LIMIT $1))`
 	purgeShiftRemindersSQL = `
 DELETE FROM shift_reminders WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM shift_reminders WHERE shift_starts_at < $2 LIMIT $1))`
@@ -161,6 +166,9 @@ var purgeSteps = []purgeStep{
 	{"shift_reminders", purgeShiftRemindersSQL, func(now time.Time, _ Retention) []any {
 		return []any{now.Add(-ReminderRetention)}
 	}},
+	{"ws_connections", purgeWSConnectionsSQL, func(now time.Time, _ Retention) []any {
+		return []any{now.Add(-ConnectionStaleAfter)}
+	}},
 }
 
 // PurgedRows is how many rows the purge deleted from one table.
@@ -185,8 +193,9 @@ func (r PurgeReport) Total() int64 {
 // Purge deletes what the retention windows no longer keep: expired login
 // codes and finished login emails, ended sessions and their refresh
 // tokens, rotated refresh tokens, ended rate-limit windows and members'
-// mutation counts, old line and member events, finished push messages and
-// past shifts' reminder records. Each table goes in batches,
+// mutation counts, old line and member events, finished push messages,
+// past shifts' reminder records and the websockets of replicas that died
+// without saying so. Each table goes in batches,
 // each its own transaction. A table that fails does not keep the others
 // from being purged: the report counts what went, and the error says which
 // tables failed. System only: the server runs it on a schedule and

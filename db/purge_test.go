@@ -128,6 +128,17 @@ func TestPurgeKeepsWhatIsLiveAndDeletesTheRest(t *testing.T) {
 	}
 	ago(5 * time.Minute)
 	loginCode("live")
+	// Websockets of a replica that died, one refreshed last just before
+	// its rows went stale, one just after.
+	ago(db.ConnectionStaleAfter + time.Second)
+	wsMember := b.NewMember()
+	if _, err := b.Store.AdmitConnection(b.Ctx, wsMember, replicaA); err != nil {
+		t.Fatal(err)
+	}
+	ago(db.ConnectionStaleAfter - time.Second)
+	if _, err := b.Store.AdmitConnection(b.Ctx, wsMember, replicaA); err != nil {
+		t.Fatal(err)
+	}
 	ago(0)
 
 	for _, p := range []struct {
@@ -180,6 +191,7 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 		"member_events":    `SELECT ` + fmt.Sprintf(age, "occurred_at") + ` FROM member_events`,
 		"push_outbox":      `SELECT status || ' ' || ` + fmt.Sprintf(age, "created_at") + ` FROM push_outbox`,
 		"shift_reminders":  `SELECT 'shift started ' || ` + fmt.Sprintf(age, "shift_starts_at") + ` FROM shift_reminders`,
+		"ws_connections":   `SELECT 'seen ' || to_char($1::timestamptz - seen_at, 'MI"m"SS"s"') FROM ws_connections`,
 	}
 	contents := func() map[string][]string {
 		t.Helper()
@@ -245,6 +257,7 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 			"SENT 06d23h59m",
 		},
 		"shift_reminders": {"shift started 00d23h00m"},
+		"ws_connections":  {"seen 01m29s"},
 	}
 	if diff := cmp.Diff(want, contents()); diff != "" {
 		t.Errorf("what the purge left (-want +got):\n%s\nbefore the purge: %v", diff, before)
@@ -262,6 +275,7 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 		{Table: "member_events", Rows: eventsAt("member_events", "08d00h00m")},
 		{Table: "push_outbox", Rows: 4},
 		{Table: "shift_reminders", Rows: 1},
+		{Table: "ws_connections", Rows: 1},
 	}
 	if diff := cmp.Diff(wantReport, report); diff != "" {
 		t.Errorf("purge report (-want +got):\n%s", diff)

@@ -23,10 +23,13 @@ type Limits struct {
 	// UrgentPerHour caps urgent announcements and coverage calls together,
 	// per poster per hour.
 	UrgentPerHour int
+	// WSConnectionsPerMember caps a member's open websockets, on every
+	// replica together.
+	WSConnectionsPerMember int
 }
 
 // DefaultLimits are the limits of a store nobody tuned.
-var DefaultLimits = Limits{LoginPerAddressPerHour: 30, DevicesPerMember: 10, UrgentPerHour: 6}
+var DefaultLimits = Limits{LoginPerAddressPerHour: 30, DevicesPerMember: 10, UrgentPerHour: 6, WSConnectionsPerMember: 10}
 
 // SetLimits replaces the store's limits; a value below 1 keeps its default.
 // Call it before the store serves.
@@ -42,6 +45,7 @@ func (s *Store) SetLimits(l Limits) {
 		LoginPerAddressPerHour: pick(l.LoginPerAddressPerHour, d.LoginPerAddressPerHour),
 		DevicesPerMember:       pick(l.DevicesPerMember, d.DevicesPerMember),
 		UrgentPerHour:          pick(l.UrgentPerHour, d.UrgentPerHour),
+		WSConnectionsPerMember: pick(l.WSConnectionsPerMember, d.WSConnectionsPerMember),
 	}
 }
 

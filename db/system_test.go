@@ -117,6 +117,15 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := mutations.FlushMutationCounts(b.Ctx, a)
 			return err
 		},
+		"RefreshConnections": func(a db.Actor) error {
+			return b.Store.RefreshConnections(b.Ctx, a, []db.ConnectionID{{1}})
+		},
+		"EndConnections": func(a db.Actor) error {
+			return b.Store.EndConnections(b.Ctx, a, []db.ConnectionID{{1}})
+		},
+		"EndReplicaConnections": func(a db.Actor) error {
+			return b.Store.EndReplicaConnections(b.Ctx, a, "00000000-0000-4000-8000-000000000001")
+		},
 		"Purge": func(a db.Actor) error {
 			_, err := b.Store.Purge(b.Ctx, a, db.Retention{Events: 24 * time.Hour})
 			return err
@@ -187,6 +196,10 @@ func TestMemberUseCasesRefuseTheSystem(t *testing.T) {
 		},
 		"RegisterDevice": func() error {
 			_, err := b.Store.RegisterDevice(b.Ctx, db.System, "a token", db.PlatformAndroid)
+			return err
+		},
+		"AdmitConnection": func() error {
+			_, err := b.Store.AdmitConnection(b.Ctx, db.System, "00000000-0000-4000-8000-000000000001")
 			return err
 		},
 		"CreateShift": func() error {

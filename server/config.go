@@ -41,6 +41,9 @@ type config struct {
 	EventRetention time.Duration
 	// WSMaxSubscriptions caps the subscriptions of one websocket.
 	WSMaxSubscriptions int
+	// WSMaxUnauthenticatedPerAddress caps the websocket handshakes of one
+	// client address not yet authenticated, on each replica.
+	WSMaxUnauthenticatedPerAddress int
 	// Limits are the rate limits and caps the store enforces.
 	Limits db.Limits
 	// MutationsPerMemberPerMinute is the per-member mutation limit; 0
@@ -137,6 +140,10 @@ func (c *config) settings() []setting {
 			Var: days(&c.EventRetention)},
 		{Name: "WS_MAX_SUBSCRIPTIONS", Default: "50", Meaning: "subscriptions allowed on one websocket",
 			Var: count(&c.WSMaxSubscriptions)},
+		{Name: "WS_MAX_CONNECTIONS_PER_MEMBER", Default: strconv.Itoa(l.WSConnectionsPerMember), Meaning: "websockets one member may hold open, on all replicas together (counted in PostgreSQL once `connection_init` names the member); one more is closed with 4429, which graphql-ws clients take as final, and closing one frees its slot",
+			Var: count(&c.Limits.WSConnectionsPerMember).atLeast(1)},
+		{Name: "WS_MAX_UNAUTHENTICATED_PER_ADDRESS", Default: "20", Meaning: fmt.Sprintf("websocket handshakes one client address may have in progress (from the upgrade until `connection_ack` or the close, at most the %s init timeout), counted in memory on each replica; one more is answered 429 before the upgrade, with `Retry-After` and `RATE_LIMITED`", wsInitTimeout),
+			Var: count(&c.WSMaxUnauthenticatedPerAddress).atLeast(1)},
 		{Name: "RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR", Default: strconv.Itoa(l.LoginPerAddressPerHour), Meaning: "`requestLoginCode` calls, and apart from them `verifyLoginCode` calls, allowed per client address per hour (besides 5 requests per email per 15 minutes and 5 tries per code); past it they answer `RATE_LIMITED` with `retryAfterSeconds`, the same for members and strangers",
 			Var: count(&c.Limits.LoginPerAddressPerHour).atLeast(1)},
 		{Name: "RATE_LIMIT_MEMBER_PER_MINUTE", Default: strconv.Itoa(db.DefaultMutationsPerMinute), Meaning: "mutations a signed-in member may make per minute, over HTTP and websockets alike, each mutation field of an operation counting one (`requestLoginCode`, `verifyLoginCode` and `refreshSession` have the limits above instead); past it an operation answers `RATE_LIMITED` with `retryAfterSeconds` and none of it runs; replicas share their counts every second (see Security for the tolerance); `0` turns the limit off, and a very high value counts without refusing",

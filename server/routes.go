@@ -57,7 +57,7 @@ func newServer(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Store
 	clientAddr := cfg.TrustedProxies.Middleware
 	mux.Handle("POST /graphql", requireReady(ready, checkBody(int64(cfg.MaxBodyBytes), clientAddr(authn.Middleware(graph.LoaderMiddleware(store, gql))))))
 	// Websockets authenticate in connection_init, not on the upgrade.
-	mux.Handle("GET /graphql", requireReady(ready, websocketsOnly(clientAddr(withConnSlot(gql)))))
+	mux.Handle("GET /graphql", requireReady(ready, websocketsOnly(clientAddr(rt.admission.Handler(gql)))))
 	mux.HandleFunc("/graphql", methodNotAllowed)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", readyz(ready, store))
@@ -96,7 +96,7 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 			MaxMessageBytes:  wsMaxMessageBytes,
 			Conns:            rt.conns,
 		},
-		InitFunc: wsInit(authn, log),
+		InitFunc: wsInit(authn, rt.admission, log),
 	})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.SetParserTokenLimit(maxParserTokens)
@@ -134,17 +134,26 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 }
 
 // wsInit authenticates a websocket from its connection_init payload, with
-// the same rules as HTTP. A bad token closes with 4403, which clients treat
-// as final for that token rather than retrying it forever. A session that
-// could not be checked (the database did not answer in time) closes with
-// 1013, try again later: the token may be good, and an app told 4403 would
-// sign its member out.
-func wsInit(authn *auth.Authenticator, log *slog.Logger) transport.WebsocketInitFunc {
+// the same rules as HTTP, and admits it under its member's cap on
+// connections. A bad token closes with 4403, which clients treat as final
+// for that token rather than retrying it forever; a member at the cap is
+// closed with 4429, which graphql-ws clients take as final too. A session
+// or cap that could not be checked (the database did not answer in time)
+// closes with 1013, try again later: the token may be good, and an app
+// told 4403 would sign its member out.
+func wsInit(authn *auth.Authenticator, admission *realtime.Admission, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		conn := realtime.ConnFrom(ctx)
 		actor, expires, err := authn.Actor(ctx, p.Authorization())
 		if errors.Is(err, auth.ErrInvalidToken) {
 			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")
+		}
+		if err == nil {
+			err = admission.Admit(ctx, actor)
+		}
+		if db.ErrorCode(err) == db.CodeRateLimited {
+			const reason = "Too many connections"
+			return transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, realtime.CloseTooManyConnections), reason), nil, errors.New(reason)
 		}
 		if err != nil {
 			if db.ErrorCode(err) != db.CodeUnavailable {
@@ -155,13 +164,6 @@ func wsInit(authn *auth.Authenticator, log *slog.Logger) transport.WebsocketInit
 		conn.Authenticated(actor, expires)
 		return realtime.WithViewer(db.WithActor(ctx, actor), conn), nil, nil
 	}
-}
-
-// withConnSlot lets the websocket init function find its connection.
-func withConnSlot(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(realtime.WithConnSlot(r.Context())))
-	})
 }
 
 func readyz(ready *atomic.Bool, store *db.Store) http.HandlerFunc {

@@ -63,7 +63,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	store := db.NewStore(pool, clock, pepper(cfg.JWTSecret))
 	store.SetLimits(cfg.Limits)
 	mutations := db.NewMutationLimiter(store, cfg.MutationsPerMemberPerMinute)
-	rt := newRealtime(store, clock, pool, log)
+	rt := newRealtime(cfg, store, clock, pool, log)
 	store.SetNotifier(rt.notifier)
 	sender, err := newPushSender(ctx, cfg, clock, log)
 	if err != nil {
@@ -132,6 +132,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	go rt.notifier.Run(bg)
 	go rt.notifier.Listen(bg, dbase.URL)
 	go rt.conns.KeepAlive(bg, wsPingInterval)
+	go rt.admission.Run(bg)
 	go purgeLoop(bg, store, clock, db.Retention{Events: cfg.EventRetention}, log)
 	var workers sync.WaitGroup
 	workers.Go(func() { worker.Run(bg) })
@@ -158,6 +159,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	// The closed sockets' slots all go in one statement, rather than each
+	// waiting its turn or going stale; with time of its own, should the
+	// drain have used all of it.
+	ectx, cancelEnd := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelEnd()
+	if err := rt.admission.EndAll(ectx); err != nil {
+		log.Warn("free this replica's websocket slots", "err", err)
 	}
 	log.Info("stopped")
 	return nil
@@ -206,13 +215,15 @@ type realtimeParts struct {
 	conns     *realtime.Conns
 	authority *realtime.Authority
 	notifier  *realtime.Notifier
+	admission *realtime.Admission
 }
 
-func newRealtime(store *db.Store, clock db.Clock, pool *pgxpool.Pool, log *slog.Logger) *realtimeParts {
+func newRealtime(cfg config, store *db.Store, clock db.Clock, pool *pgxpool.Pool, log *slog.Logger) *realtimeParts {
 	hub := realtime.NewHub(store, clock, log)
 	conns := realtime.NewConns(clock)
 	authority := realtime.NewAuthority(store, hub, conns, clock, log)
-	return &realtimeParts{hub: hub, conns: conns, authority: authority, notifier: realtime.NewNotifier(hub, conns, authority, pool, log)}
+	return &realtimeParts{hub: hub, conns: conns, authority: authority, notifier: realtime.NewNotifier(hub, conns, authority, pool, log),
+		admission: realtime.NewAdmission(store, clock, log, cfg.WSMaxUnauthenticatedPerAddress, wsInitTimeout)}
 }
 
 // purgeInterval is how often the server purges what the retention windows

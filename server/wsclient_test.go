@@ -16,8 +16,10 @@ type wsClient struct {
 	t    testing.TB
 	conn *websocket.Conn
 	msgs chan wsMsg
-	// closed receives the close frame's code once the server closes.
-	closed chan int
+	// closed receives the close frame's code once the server closes;
+	// closeText is its reason, set before.
+	closed    chan int
+	closeText string
 }
 
 type wsMsg struct {
@@ -31,8 +33,7 @@ func (s *testServer) wsURL() string { return "ws" + strings.TrimPrefix(s.URL, "h
 // dialWS opens a websocket with the graphql-transport-ws subprotocol.
 func (s *testServer) dialWS(t testing.TB, header http.Header) *wsClient {
 	t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
-	conn, resp, err := d.Dial(s.wsURL(), header)
+	c, resp, err := s.tryDialWS(t, header)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -40,10 +41,22 @@ func (s *testServer) dialWS(t testing.TB, header http.Header) *wsClient {
 		}
 		t.Fatalf("dial websocket: %v (HTTP %d)", err, status)
 	}
+	return c
+}
+
+// tryDialWS is dialWS for a websocket that may be refused: it returns the
+// HTTP answer that refused it, its body read.
+func (s *testServer) tryDialWS(t testing.TB, header http.Header) (*wsClient, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial(s.wsURL(), header)
+	if err != nil {
+		return nil, resp, err
+	}
 	c := &wsClient{t: t, conn: conn, msgs: make(chan wsMsg, 1024), closed: make(chan int, 1)}
 	go c.read()
 	t.Cleanup(func() { conn.Close() })
-	return c
+	return c, resp, nil
 }
 
 func (c *wsClient) read() {
@@ -53,7 +66,7 @@ func (c *wsClient) read() {
 			code := 0
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
-				code = ce.Code
+				code, c.closeText = ce.Code, ce.Text
 			}
 			c.closed <- code
 			close(c.msgs)
@@ -150,6 +163,17 @@ func (c *wsClient) nextEvent(id, field string) event {
 		c.t.Fatalf("event payload %s: %v", m.Payload, err)
 	}
 	return body.Data[field]
+}
+
+// closeCleanly closes the connection as a client going away does, and
+// waits for the server to answer the close.
+func (c *wsClient) closeCleanly() {
+	c.t.Helper()
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	if err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(5*time.Second)); err != nil {
+		c.t.Fatalf("send close: %v", err)
+	}
+	c.expectClose(websocket.CloseNormalClosure)
 }
 
 // expectClose waits for the server to close the connection with code.

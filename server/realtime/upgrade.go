@@ -66,6 +66,7 @@ func (u *Upgrader) Accept(w http.ResponseWriter, r *http.Request, opts transport
 		return nil, err
 	}
 	ws.SetReadLimit(u.MaxMessageBytes)
+	watchClose(ws, r.Context())
 	c := &Conn{ws: ws, upgrader: u, active: map[string]struct{}{}}
 	c.alive()
 	ws.SetPongHandler(func(string) error { c.alive(); return nil })
