@@ -111,7 +111,7 @@ func requestShape(body []byte) string {
 	}
 	for _, m := range []struct {
 		name, want string
-		kind   byte
+		kind       byte
 	}{
 		{"query", "a string", '"'},
 		{"operationName", "a string", '"'},
