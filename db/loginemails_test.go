@@ -302,28 +302,16 @@ func TestWorkersNeverClaimTheSameLoginEmail(t *testing.T) {
 	var (
 		mu      sync.Mutex
 		claimed = map[int64]int{}
-		wg      sync.WaitGroup
 	)
-	for range 8 {
-		wg.Go(func() {
-			for {
-				emails, err := b.Store.ClaimLoginEmails(b.Ctx, db.System, 3, lease, maxAttempts)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(emails) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, e := range emails {
-					claimed[e.ID]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	drainTogether(t, 3, func() (int, error) {
+		emails, err := b.Store.ClaimLoginEmails(b.Ctx, db.System, 3, lease, maxAttempts)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range emails {
+			claimed[e.ID]++
+		}
+		return len(emails), err
+	})
 	if len(claimed) != n {
 		t.Fatalf("%d emails claimed, want %d", len(claimed), n)
 	}

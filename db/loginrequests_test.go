@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,35 +252,18 @@ func TestWorkersNeverResolveTheSameLoginRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var (
-		mu    sync.Mutex
-		taken int
-		wg    sync.WaitGroup
-	)
-	for range 8 {
-		wg.Go(func() {
-			for {
-				got, err := b.Store.ResolveLoginRequests(b.Ctx, db.System, 3)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				taken += got.Taken
-				mu.Unlock()
-				if got.Taken < 3 {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	var taken atomic.Int64
+	drainTogether(t, 3, func() (int, error) {
+		got, err := b.Store.ResolveLoginRequests(b.Ctx, db.System, 3)
+		taken.Add(int64(got.Taken))
+		return got.Taken, err
+	})
 	var requests, emails int
 	if err := b.Pool.QueryRow(b.Ctx, `SELECT (SELECT count(*) FROM login_requests), (SELECT count(*) FROM login_emails)`).Scan(&requests, &emails); err != nil {
 		t.Fatal(err)
 	}
-	if taken != n || requests != 0 || emails != n {
-		t.Fatalf("%d requests taken, %d emails queued and %d requests left, want every request taken once", taken, emails, requests)
+	if taken.Load() != n || requests != 0 || emails != n {
+		t.Fatalf("%d requests taken, %d emails queued and %d requests left, want every request taken once", taken.Load(), emails, requests)
 	}
 }
 
@@ -292,4 +276,27 @@ func wantRequests(t *testing.T, b *dbtest.Bundle, want int) {
 	if n != want {
 		t.Fatalf("%d login requests queued, want %d", n, want)
 	}
+}
+
+// drainTogether runs take in eight goroutines at once, as the workers of
+// several replicas do, each until take gets fewer than batch rows or
+// fails.
+func drainTogether(t *testing.T, batch int, take func() (int, error)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				n, err := take()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n < batch {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
