@@ -203,8 +203,8 @@ func (r PurgeReport) Total() int64 {
 
 // Purge deletes what the retention windows no longer keep: expired login
 // codes, finished login emails and requests for codes left unresolved past
-// the codes' lifetime, ended sessions and their refresh
-// tokens, rotated refresh tokens, ended rate-limit windows and members'
+// the codes' lifetime, ended sessions and their refresh tokens, rotated
+// refresh tokens, ended rate-limit windows and members'
 // mutation counts, old line and member events, finished push messages,
 // past shifts' reminder records and the websockets of replicas that died
 // without saying so. Each table goes in batches,

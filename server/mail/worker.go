@@ -1,6 +1,7 @@
 // Package mail delivers login codes: a worker that resolves the queued
-// requests for codes and drains the login email outbox through a Sender (SMTP, or the log in development), retrying a
-// failed send with backoff and reporting every outcome without the address.
+// requests for codes and drains the login email outbox through a Sender
+// (SMTP, or the log in development), retrying a failed send with backoff
+// and reporting every outcome without the address.
 package mail
 
 import (
