@@ -274,3 +274,34 @@ func TestSetMemberRole(t *testing.T) {
 	_, err = b.Store.SetMemberRoleByEmail(b.Ctx, db.System, "nobody@example.org", db.RoleMember)
 	dbtest.WantCode(t, err, db.CodeNotFound)
 }
+
+func TestRightsChangedSinceFindsRevokedSessionsAndChangedRoles(t *testing.T) {
+	t.Parallel()
+	b := dbtest.Setup(t)
+	admin := b.Actor(b.Member(db.RoleAdmin))
+	before := sessionActor(b, b.Member(db.RoleMember))
+	if err := b.Store.Logout(b.Ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	b.Clock.Advance(time.Minute)
+	since := b.Clock.Now()
+	out := sessionActor(b, b.Member(db.RoleMember))
+	if err := b.Store.Logout(b.Ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	demoted := b.Member(db.RoleCoordinator)
+	if _, err := b.Store.SetMemberRole(b.Ctx, admin, demoted.ID, db.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	sessionActor(b, b.Member(db.RoleMember)) // live, unchanged
+	sessions, members, err := b.Store.RightsChangedSince(b.Ctx, db.System, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{out.SessionID}, sessions); diff != "" {
+		t.Errorf("sessions revoked since (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{demoted.ID}, members); diff != "" {
+		t.Errorf("roles changed since (-want +got):\n%s", diff)
+	}
+}

@@ -56,6 +56,10 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.Standings(b.Ctx, a, []db.Watch{{SessionID: sess.ID, MemberID: m.ID, LineID: line.ID}})
 			return err
 		},
+		"RightsChangedSince": func(a db.Actor) error {
+			_, _, err := b.Store.RightsChangedSince(b.Ctx, a, b.Clock.Now())
+			return err
+		},
 		"SetMemberRoleByEmail": func(a db.Actor) error {
 			_, err := b.Store.SetMemberRoleByEmail(b.Ctx, a, m.Email, db.RoleMember)
 			return err

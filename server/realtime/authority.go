@@ -13,10 +13,16 @@ import (
 	"github.com/picketline/picketline/db"
 )
 
-// CheckInterval is how often every open socket and line subscription is
-// checked against the database, whether or not a change was heard of: a
-// replica that crashed between a commit and its NOTIFY told nobody.
+// CheckInterval is how often a replica looks for sessions revoked and roles
+// changed that it did not hear of: a replica that crashed between a commit
+// and its NOTIFY told nobody. Changes to a line's rights need no looking
+// for: the line's own events name them (see Hub.handOutTo).
 const CheckInterval = 5 * time.Second
+
+// lookBack is how much further back than its last look a replica looks: a
+// change is stamped when its statement runs and seen when it commits, so
+// one stamped just before a look may commit just after it.
+const lookBack = time.Minute
 
 // Authority keeps every socket's rights those its session holds now, not
 // those it held when it connected. When it hears that members' rights
@@ -38,8 +44,6 @@ type Authority struct {
 	pending map[string]struct{}
 	all     bool
 	kick    chan struct{}
-	// checked, when set, hears of each finished check: tests wait on it.
-	checked func()
 }
 
 // NewAuthority returns the authority over hub's subscriptions and conns'
@@ -65,7 +69,8 @@ func (a *Authority) RightsChanged(memberIDs ...string) {
 }
 
 // CheckAll has every socket and subscription checked again: after the
-// listener reconnected, changes told meanwhile were not heard.
+// listener reconnected, changes told meanwhile were not heard. It costs a
+// query over every open socket, so it runs only then.
 func (a *Authority) CheckAll() {
 	a.mu.Lock()
 	a.all = true
@@ -80,21 +85,46 @@ func (a *Authority) wake() {
 	}
 }
 
-// Run checks what it is told to, and everything every CheckInterval, until
-// ctx ends.
+// Run checks what it is told to, and every CheckInterval what changed
+// unheard of, until ctx ends.
 func (a *Authority) Run(ctx context.Context) {
 	tick := a.clock.NewTicker(CheckInterval)
 	defer tick.Stop()
+	looked := a.clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.Chan():
-			a.CheckAll()
+			now := a.clock.Now()
+			if a.look(ctx, looked.Add(-lookBack)) {
+				looked = now
+			}
 		case <-a.kick:
 			a.check(ctx)
 		}
 	}
+}
+
+// look closes the sockets of sessions revoked since, and has the rights of
+// members whose role changed since checked, if any of theirs are open
+// here. It costs one query on indexes holding only what changed, however
+// many sockets are open. It reports whether the query answered.
+func (a *Authority) look(ctx context.Context, since time.Time) bool {
+	sessions, members, err := a.store.RightsChangedSince(ctx, db.System, since)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("look for rights changed unheard of; trying again", "err", err)
+		}
+		return false
+	}
+	if len(sessions) > 0 {
+		a.conns.CloseSessions(sessions)
+	}
+	if len(members) > 0 {
+		a.RightsChanged(members...)
+	}
+	return true
 }
 
 // check settles the rights of the pending members (or of everyone) in one
@@ -112,6 +142,10 @@ func (a *Authority) check(ctx context.Context) {
 
 	conns := a.conns.authenticated(members)
 	lines := a.hub.lineWatches(members)
+	if len(conns) == 0 && len(lines) == 0 {
+		// None of theirs is open here.
+		return
+	}
 	watches := make([]db.Watch, 0, len(conns)+len(lines))
 	for _, c := range conns {
 		actor := c.Actor()
@@ -137,9 +171,6 @@ func (a *Authority) check(ctx context.Context) {
 		c.setRole(st.Role)
 	}
 	a.hub.settle(lines, standings[len(conns):])
-	if a.checked != nil {
-		a.checked()
-	}
 }
 
 func (a *Authority) retry(members map[string]struct{}) {

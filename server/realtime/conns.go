@@ -101,9 +101,18 @@ func (cs *Conns) authenticated(members map[string]struct{}) []*Conn {
 }
 
 // CloseSession closes the connections of a session that ended, with 4403.
-func (cs *Conns) CloseSession(sessionID string) {
+func (cs *Conns) CloseSession(sessionID string) { cs.CloseSessions([]string{sessionID}) }
+
+// CloseSessions closes the connections of sessions that ended, with 4403,
+// looking through the connections once.
+func (cs *Conns) CloseSessions(sessionIDs []string) {
+	ended := make(map[string]struct{}, len(sessionIDs))
+	for _, id := range sessionIDs {
+		ended[id] = struct{}{}
+	}
 	for _, c := range cs.matching(func(c *Conn) bool {
-		return c.Actor().SessionID == sessionID
+		_, ok := ended[c.Actor().SessionID]
+		return ok
 	}) {
 		c.CloseWith(CloseForbidden, "Session ended")
 	}
