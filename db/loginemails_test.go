@@ -19,13 +19,30 @@ const (
 	maxAttempts = 3
 )
 
+// askForCode asks for a login code for email from clientAddr and resolves
+// the request, as the mail worker does once the request has committed.
+func askForCode(t *testing.T, b *dbtest.Bundle, email, clientAddr string) {
+	t.Helper()
+	if err := b.Store.RequestLoginCode(b.Ctx, email, clientAddr); err != nil {
+		t.Fatal(err)
+	}
+	resolveRequests(t, b)
+}
+
+func resolveRequests(t *testing.T, b *dbtest.Bundle) db.LoginRequestsResolved {
+	t.Helper()
+	got, err := b.Store.ResolveLoginRequests(b.Ctx, db.System, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // requestCode asks for a login code for email and returns it as the mail
 // worker gets it from the outbox.
 func requestCode(t *testing.T, b *dbtest.Bundle, email string) string {
 	t.Helper()
-	if err := b.Store.RequestLoginCode(b.Ctx, email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, email, "192.0.2.1")
 	emails := claimEmails(t, b)
 	if len(emails) != 1 || emails[0].Status != db.LoginEmailSending {
 		t.Fatalf("claimed %+v, want one email to send", emails)
@@ -91,9 +108,7 @@ func wantRows(t *testing.T, b *dbtest.Bundle, want ...loginEmailRow) {
 func TestLoginEmailIsQueuedWithTheCodeSealed(t *testing.T) {
 	b := setup(t)
 	m := b.Member(db.RoleMember)
-	if err := b.Store.RequestLoginCode(b.Ctx, m.Email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, m.Email, "192.0.2.1")
 	var row string
 	if err := b.Pool.QueryRow(b.Ctx, `SELECT row_to_json(e)::text FROM login_emails e`).Scan(&row); err != nil {
 		t.Fatal(err)
@@ -121,9 +136,7 @@ func TestLoginEmailIsQueuedWithTheCodeSealed(t *testing.T) {
 func TestLoginEmailIsSentToTheAddressOfTheMomentItGoes(t *testing.T) {
 	b := setup(t)
 	m := b.Member(db.RoleMember)
-	if err := b.Store.RequestLoginCode(b.Ctx, m.Email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, m.Email, "192.0.2.1")
 	moved := "moved." + m.Email
 	if _, err := b.Store.UpdateMyContact(b.Ctx, b.Actor(m), db.ContactUpdate{Email: &moved}); err != nil {
 		t.Fatal(err)
@@ -136,9 +149,7 @@ func TestLoginEmailIsSentToTheAddressOfTheMomentItGoes(t *testing.T) {
 func TestLoginEmailHoldsNoCodeOnceFinal(t *testing.T) {
 	b := setup(t)
 	for range 3 {
-		if err := b.Store.RequestLoginCode(b.Ctx, b.Member(db.RoleMember).Email, "192.0.2.1"); err != nil {
-			t.Fatal(err)
-		}
+		askForCode(t, b, b.Member(db.RoleMember).Email, "192.0.2.1")
 	}
 	emails := claimEmails(t, b)
 	if len(emails) != 3 {
@@ -171,9 +182,7 @@ func TestLoginEmailHoldsNoCodeOnceFinal(t *testing.T) {
 func TestLoginEmailIsRetriedWithBackoffThenFails(t *testing.T) {
 	b := setup(t)
 	m := b.Member(db.RoleMember)
-	if err := b.Store.RequestLoginCode(b.Ctx, m.Email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, m.Email, "192.0.2.1")
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		emails := claimEmails(t, b)
 		if len(emails) != 1 || emails[0].Attempts != attempt || emails[0].Code == "" {
@@ -199,9 +208,7 @@ func TestLoginEmailIsRetriedWithBackoffThenFails(t *testing.T) {
 
 func TestPostponedLoginEmailUsesNoAttempt(t *testing.T) {
 	b := setup(t)
-	if err := b.Store.RequestLoginCode(b.Ctx, b.Member(db.RoleMember).Email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, b.Member(db.RoleMember).Email, "192.0.2.1")
 	for range maxAttempts + 1 {
 		emails := claimEmails(t, b)
 		if len(emails) != 1 || emails[0].Attempts != 1 {
@@ -245,9 +252,7 @@ func TestLoginEmailOfAWorkerThatDiedGoesOutAgain(t *testing.T) {
 
 func TestExpiredLoginEmailIsNotSent(t *testing.T) {
 	b := setup(t)
-	if err := b.Store.RequestLoginCode(b.Ctx, b.Member(db.RoleMember).Email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, b.Member(db.RoleMember).Email, "192.0.2.1")
 	b.Clock.Advance(db.LoginCodeTTL)
 	emails := claimEmails(t, b)
 	if len(emails) != 1 || emails[0].Status != db.LoginEmailFailed || emails[0].Code != "" || emails[0].LastError != "expired before it could be sent" {
@@ -260,9 +265,7 @@ func TestNewerCodeSupersedesTheUnsentEmail(t *testing.T) {
 	b := setup(t)
 	m := b.Member(db.RoleMember)
 	for range 2 {
-		if err := b.Store.RequestLoginCode(b.Ctx, m.Email, "192.0.2.1"); err != nil {
-			t.Fatal(err)
-		}
+		askForCode(t, b, m.Email, "192.0.2.1")
 	}
 	wantRows(t, b,
 		loginEmailRow{Status: db.LoginEmailSuperseded},
@@ -279,9 +282,7 @@ func TestNewerCodeSupersedesTheUnsentEmail(t *testing.T) {
 func TestSealedCodeOpensOnlyForItsMember(t *testing.T) {
 	b := setup(t)
 	m := b.Member(db.RoleMember)
-	if err := b.Store.RequestLoginCode(b.Ctx, m.Email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, m.Email, "192.0.2.1")
 	if _, err := b.Pool.Exec(b.Ctx, `UPDATE login_emails SET member_id = $1`, b.Member(db.RoleMember).ID); err != nil {
 		t.Fatal(err)
 	}
@@ -296,35 +297,21 @@ func TestWorkersNeverClaimTheSameLoginEmail(t *testing.T) {
 	const n = 40
 	for i := range n {
 		// Each from an address of its own, under the per-address limit.
-		if err := b.Store.RequestLoginCode(b.Ctx, b.Member(db.RoleMember).Email, "192.0.2."+strconv.Itoa(i)); err != nil {
-			t.Fatal(err)
-		}
+		askForCode(t, b, b.Member(db.RoleMember).Email, "192.0.2."+strconv.Itoa(i))
 	}
 	var (
 		mu      sync.Mutex
 		claimed = map[int64]int{}
-		wg      sync.WaitGroup
 	)
-	for range 8 {
-		wg.Go(func() {
-			for {
-				emails, err := b.Store.ClaimLoginEmails(b.Ctx, db.System, 3, lease, maxAttempts)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(emails) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, e := range emails {
-					claimed[e.ID]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	drainTogether(t, 3, func() (int, error) {
+		emails, err := b.Store.ClaimLoginEmails(b.Ctx, db.System, 3, lease, maxAttempts)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range emails {
+			claimed[e.ID]++
+		}
+		return len(emails), err
+	})
 	if len(claimed) != n {
 		t.Fatalf("%d emails claimed, want %d", len(claimed), n)
 	}
@@ -340,16 +327,12 @@ func TestWorkersNeverClaimTheSameLoginEmail(t *testing.T) {
 func TestUnopenableLoginEmailDoesNotHoldUpTheRest(t *testing.T) {
 	b := setup(t)
 	stuck, next := b.Member(db.RoleMember), b.Member(db.RoleMember)
-	if err := b.Store.RequestLoginCode(b.Ctx, stuck.Email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, stuck.Email, "192.0.2.1")
 	if _, err := b.Pool.Exec(b.Ctx, `UPDATE login_emails SET sealed_code = '\xdeadbeef' WHERE member_id = $1`, stuck.ID); err != nil {
 		t.Fatal(err)
 	}
 	b.Clock.Advance(time.Second)
-	if err := b.Store.RequestLoginCode(b.Ctx, next.Email, "192.0.2.1"); err != nil {
-		t.Fatal(err)
-	}
+	askForCode(t, b, next.Email, "192.0.2.1")
 	got := map[string]db.LoginEmail{}
 	for _, e := range claimEmails(t, b) {
 		got[e.MemberID] = e

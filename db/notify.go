@@ -9,7 +9,8 @@ type Notifier interface {
 	MembersChanged(memberIDs ...string)
 	// PushQueued says the push outbox has new messages.
 	PushQueued()
-	// LoginEmailQueued says the login email outbox has a new email.
+	// LoginEmailQueued says the mail worker has new work: a request for a
+	// login code to resolve, or a login email to send.
 	LoginEmailQueued()
 	// RightsChanged says what these members may see or do changed: a role,
 	// a sign-up or a captaincy. Their open subscriptions are checked again.
@@ -51,7 +52,7 @@ type changes struct {
 	members []string
 	// push is set when outbox rows were written.
 	push bool
-	// loginEmail is set when a login email was queued.
+	// loginEmail is set when a login request or a login email was queued.
 	loginEmail bool
 	// rights lists members whose rights changed; sessions, sessions revoked.
 	rights   []string

@@ -54,6 +54,11 @@ const (
 	// member whose code never arrived, and no longer a record of who
 	// signed in when. PENDING and SENDING emails are the worker's and stay.
 	LoginEmailRetention = 24 * time.Hour
+	// LoginRequestRetention keeps a request for a login code the mail
+	// worker has not resolved (none ran, or every one was failing) only
+	// as long as the code it would make lasts: resolved later it makes
+	// nothing, and it says who asked.
+	LoginRequestRetention = LoginCodeTTL
 	// ReminderRetention keeps the record of a shift's reminders for a day
 	// after the shift starts; the reminder scan only reads shifts yet to
 	// start.
@@ -113,6 +118,9 @@ DELETE FROM push_outbox WHERE ctid = ANY (ARRAY(
 DELETE FROM login_emails WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM login_emails
     WHERE status IN ('SENT', 'FAILED', 'SUPERSEDED') AND created_at < $2 LIMIT $1))`
+	purgeLoginRequestsSQL = `
+DELETE FROM login_requests WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM login_requests WHERE requested_at < $2 LIMIT $1))`
 	// A websocket's row left by a replica that died: it stopped counting
 	// once it went ConnectionStaleAfter unrefreshed.
 	purgeWSConnectionsSQL = `
@@ -141,6 +149,9 @@ var purgeSteps = []purgeStep{
 	}},
 	{"login_emails", purgeLoginEmailsSQL, func(now time.Time, _ Retention) []any {
 		return []any{now.Add(-LoginEmailRetention)}
+	}},
+	{"login_requests", purgeLoginRequestsSQL, func(now time.Time, _ Retention) []any {
+		return []any{now.Add(-LoginRequestRetention)}
 	}},
 	{"refresh_tokens", purgeRefreshTokensSQL, func(now time.Time, _ Retention) []any {
 		return []any{now.Add(-EndedSessionRetention), now.Add(-UsedRefreshTokenRetention)}
@@ -191,8 +202,9 @@ func (r PurgeReport) Total() int64 {
 }
 
 // Purge deletes what the retention windows no longer keep: expired login
-// codes and finished login emails, ended sessions and their refresh
-// tokens, rotated refresh tokens, ended rate-limit windows and members'
+// codes, finished login emails and requests for codes left unresolved past
+// the codes' lifetime, ended sessions and their refresh tokens, rotated
+// refresh tokens, ended rate-limit windows and members'
 // mutation counts, old line and member events, finished push messages,
 // past shifts' reminder records and the websockets of replicas that died
 // without saying so. Each table goes in batches,

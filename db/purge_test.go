@@ -76,9 +76,7 @@ func TestPurgeKeepsWhatIsLiveAndDeletesTheRest(t *testing.T) {
 		t.Helper()
 		m := b.Member(db.RoleMember)
 		names[m.ID] = name
-		if err := b.Store.RequestLoginCode(b.Ctx, m.Email, "192.0.2.1"); err != nil {
-			t.Fatal(err)
-		}
+		askForCode(t, b, m.Email, "192.0.2.1")
 	}
 
 	ago(31*24*time.Hour + time.Hour)
@@ -177,12 +175,21 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 		}
 	}
 
+	// Requests for codes no worker resolved, either side of a code's ten
+	// minutes.
+	for _, age := range []time.Duration{db.LoginRequestRetention + time.Minute, db.LoginRequestRetention - time.Minute} {
+		if _, err := b.Pool.Exec(b.Ctx, `INSERT INTO login_requests (sealed_email, requested_at) VALUES ('\x00', $1)`, now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// What each table holds, one label a row: names, or how long before
 	// the purge a row's time is.
 	age := `to_char($1::timestamptz - %s, 'DD"d"HH24"h"MI"m"')`
 	tables := map[string]string{
 		"login_codes":      `SELECT member_id::text FROM login_codes`,
 		"login_emails":     `SELECT status || ' ' || ` + fmt.Sprintf(age, "created_at") + ` FROM login_emails`,
+		"login_requests":   `SELECT ` + fmt.Sprintf(age, "requested_at") + ` FROM login_requests`,
 		"sessions":         `SELECT id::text FROM sessions`,
 		"refresh_tokens":   `SELECT session_id::text || CASE WHEN used_at IS NULL THEN '' ELSE ' used ' || ` + fmt.Sprintf(age, "used_at") + ` END FROM refresh_tokens`,
 		"rate_limits":      `SELECT to_char(window_start AT TIME ZONE 'UTC', 'HH24:MI') FROM rate_limits`,
@@ -235,7 +242,8 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 		"login_emails": slices.DeleteFunc(slices.Clone(before["login_emails"]), func(r string) bool {
 			return r == "SENT 01d01h00m" || r == "FAILED 01d01h00m" || r == "SUPERSEDED 01d01h00m"
 		}),
-		"sessions": {"expired 23h ago", "live", "revoked 23h ago"},
+		"login_requests": {"00d00h09m"},
+		"sessions":       {"expired 23h ago", "live", "revoked 23h ago"},
 		"refresh_tokens": {
 			"expired 23h ago",
 			"live",
@@ -265,6 +273,7 @@ VALUES ($1, $2, $3, $3, $3)`, b.Staff.MemberID, e.status, created); err != nil {
 	wantReport := db.PurgeReport{
 		{Table: "login_codes", Rows: 1},
 		{Table: "login_emails", Rows: 3},
+		{Table: "login_requests", Rows: 1},
 		// The expired, the revoked and the live session's token rotated
 		// more than 30 days ago.
 		{Table: "refresh_tokens", Rows: 3},

@@ -63,18 +63,16 @@ func newRefreshToken() string {
 	return rand.Text() + rand.Text()
 }
 
-const (
-	memberIDByEmailSQL  = `SELECT id FROM members WHERE email = $1`
-	retireLoginCodesSQL = `UPDATE login_codes SET used_at = $2 WHERE member_id = $1 AND used_at IS NULL`
-	insertLoginCodeSQL  = `INSERT INTO login_codes (member_id, code_hash, expires_at) VALUES ($1, $2, $3)`
-)
+const insertLoginRequestSQL = `INSERT INTO login_requests (sealed_email, requested_at) VALUES ($1, $2)`
 
-// RequestLoginCode makes a new login code for email and queues the email
-// that carries it, in one transaction: the mail worker sends it after the
-// commit. An email that is no member's gets neither, and the same answer,
-// so callers can tell nobody which it was; the code itself never leaves
-// the store but through the outbox. clientAddr is the caller's network
-// address, for the per-address limit. Like VerifyLoginCode and
+// RequestLoginCode asks for a login code for email: it counts the request
+// against the limits and queues it, sealed, for the mail worker, which
+// makes the code and its email after the commit if the email is a member's
+// (see ResolveLoginRequests). Members and strangers alike get the same
+// statements and the same answer, so neither what it says nor how long it
+// takes tells anybody which it was; the code itself never leaves the store
+// but through the outbox. clientAddr is the caller's network address, for
+// the per-address limit, and is not kept. Like VerifyLoginCode and
 // RefreshSession it takes no actor: anyone may ask, signed in or not, and
 // the email (the code, the refresh token) is what the use-case checks.
 func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) (err error) {
@@ -83,6 +81,7 @@ func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) 
 	if err != nil {
 		return err
 	}
+	sealed := s.sealEmail(email)
 	return s.write(ctx, func(tx pgx.Tx, c *changes) error {
 		if err := s.hit(ctx, tx, limitKey("login-email", email), LoginCodeEmailLimit); err != nil {
 			return err
@@ -90,52 +89,48 @@ func (s *Store) RequestLoginCode(ctx context.Context, email, clientAddr string) 
 		if err := s.hit(ctx, tx, limitKey("login-addr", clientAddr), s.limits.loginPerAddress()); err != nil {
 			return err
 		}
-		var memberID string
-		err := tx.QueryRow(ctx, memberIDByEmailSQL, email).Scan(&memberID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		if _, err := tx.Exec(ctx, insertLoginRequestSQL, sealed, s.clock.Now()); err != nil {
 			return err
 		}
-		code, err := newLoginCode()
-		if err != nil {
-			return err
-		}
-		now := s.clock.Now()
-		expires := now.Add(LoginCodeTTL)
-		// Only the newest code works, so a leaked older message is useless.
-		if _, err := tx.Exec(ctx, retireLoginCodesSQL, memberID, now); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, insertLoginCodeSQL, memberID, s.codeHash(memberID, code), expires); err != nil {
-			return err
-		}
-		return s.queueLoginEmail(ctx, tx, c, memberID, code, now, expires)
+		c.loginEmail = true
+		return nil
 	})
 }
 
 const (
-	currentLoginCodeSQL = `
-SELECT lc.id, lc.code_hash, lc.attempts, m.id
-FROM members m
-JOIN login_codes lc ON lc.member_id = m.id
-WHERE m.email = $1 AND lc.used_at IS NULL AND lc.expires_at > $2
-ORDER BY lc.created_at DESC
-LIMIT 1
-FOR UPDATE OF lc`
-	countLoginAttemptSQL = `UPDATE login_codes SET attempts = attempts + 1 WHERE id = $1`
-	useLoginCodeSQL      = `UPDATE login_codes SET used_at = $2, attempts = attempts + 1 WHERE id = $1`
-	insertSessionSQL     = `INSERT INTO sessions (member_id, expires_at) VALUES ($1, $2) RETURNING id`
-	insertRefreshSQL     = `INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)`
+	// The current code is found and its attempt counted in one statement,
+	// whether or not there is a code and whatever it turns out to be
+	// worth: a wrong code for a member and any code for a stranger then
+	// cost the same statements. It returns the attempts made before this
+	// one.
+	tryLoginCodeSQL = `
+WITH current AS (
+    SELECT lc.id, lc.code_hash, lc.attempts, m.id AS member_id
+    FROM members m
+    JOIN login_codes lc ON lc.member_id = m.id
+    WHERE m.email = $1 AND lc.used_at IS NULL AND lc.expires_at > $2
+    ORDER BY lc.created_at DESC
+    LIMIT 1
+    FOR UPDATE OF lc
+), counted AS (
+    UPDATE login_codes lc SET attempts = lc.attempts + 1
+    FROM current c
+    WHERE lc.id = c.id
+)
+SELECT id, code_hash, attempts, member_id FROM current`
+	useLoginCodeSQL  = `UPDATE login_codes SET used_at = $2 WHERE id = $1`
+	insertSessionSQL = `INSERT INTO sessions (member_id, expires_at) VALUES ($1, $2) RETURNING id`
+	insertRefreshSQL = `INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)`
 )
 
 // VerifyLoginCode exchanges a login code for a new session. Wrong, expired,
-// used and unknown codes all fail the same way; each wrong try counts against
-// the code's attempts even though the call fails. Every try also counts
-// against clientAddr, the caller's network address, before the email is
-// looked up, so the refusal is the same for members and strangers. It
-// takes no actor: the code is the credential.
+// used and unknown codes all fail the same way, and by the same statements,
+// whether or not the email is a member's: only the right code does more,
+// and it tells the caller nothing the caller did not know. Each try counts
+// against the code's attempts even though the call fails. Every try also
+// counts against clientAddr, the caller's network address, before the
+// email is looked up, so the refusal is the same for members and
+// strangers. It takes no actor: the code is the credential.
 func (s *Store) VerifyLoginCode(ctx context.Context, email, code, clientAddr string) (sess *Session, err error) {
 	defer wrap(&err, "VerifyLoginCode")
 	email, err = NormalizeEmail("email", email)
@@ -154,7 +149,7 @@ func (s *Store) VerifyLoginCode(ctx context.Context, email, code, clientAddr str
 			attempts int
 			memberID string
 		)
-		err := tx.QueryRow(ctx, currentLoginCodeSQL, email, s.clock.Now()).Scan(&codeID, &hash, &attempts, &memberID)
+		err := tx.QueryRow(ctx, tryLoginCodeSQL, email, s.clock.Now()).Scan(&codeID, &hash, &attempts, &memberID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			wrong = true
 			return nil
@@ -162,14 +157,9 @@ func (s *Store) VerifyLoginCode(ctx context.Context, email, code, clientAddr str
 		if err != nil {
 			return err
 		}
-		if attempts >= LoginCodeMaxAttempts {
+		if attempts >= LoginCodeMaxAttempts || !hmac.Equal(hash, s.codeHash(memberID, code)) {
 			wrong = true
 			return nil
-		}
-		if !hmac.Equal(hash, s.codeHash(memberID, code)) {
-			wrong = true
-			_, err := tx.Exec(ctx, countLoginAttemptSQL, codeID)
-			return err
 		}
 		if _, err := tx.Exec(ctx, useLoginCodeSQL, codeID, s.clock.Now()); err != nil {
 			return err

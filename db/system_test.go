@@ -106,6 +106,10 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.PushBacklog(b.Ctx, a)
 			return err
 		},
+		"ResolveLoginRequests": func(a db.Actor) error {
+			_, err := b.Store.ResolveLoginRequests(b.Ctx, a, 10)
+			return err
+		},
 		"ClaimLoginEmails": func(a db.Actor) error {
 			_, err := b.Store.ClaimLoginEmails(b.Ctx, a, 10, time.Minute, 5)
 			return err

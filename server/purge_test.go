@@ -72,7 +72,7 @@ func TestPurgeCommand(t *testing.T) {
 		got[m[1]], _ = strconv.Atoi(m[2])
 	}
 	want := map[string]int{
-		"login_codes": 1, "login_emails": 0, "refresh_tokens": 0, "sessions": 0, "rate_limits": 1, "member_mutations": 0,
+		"login_codes": 1, "login_emails": 0, "login_requests": 0, "refresh_tokens": 0, "sessions": 0, "rate_limits": 1, "member_mutations": 0,
 		"line_events": 0, "member_events": 0, "push_outbox": 0, "shift_reminders": 0, "ws_connections": 0,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -1,6 +1,7 @@
-// Package mail delivers login codes: a worker that drains the login email
-// outbox through a Sender (SMTP, or the log in development), retrying a
-// failed send with backoff and reporting every outcome without the address.
+// Package mail delivers login codes: a worker that resolves the queued
+// requests for codes and drains the login email outbox through a Sender
+// (SMTP, or the log in development), retrying a failed send with backoff
+// and reporting every outcome without the address.
 package mail
 
 import (
@@ -77,8 +78,8 @@ var DefaultConfig = Config{MaxAttempts: 5, BaseBackoff: 5 * time.Second, Lease: 
 // when the worker stops: a sent email must not be left looking unsent.
 const bookkeepingTimeout = 10 * time.Second
 
-// Worker drains the login email outbox. Several workers, in one process or
-// many, may run at once.
+// Worker resolves requests for login codes and drains the login email
+// outbox. Several workers, in one process or many, may run at once.
 type Worker struct {
 	store  *db.Store
 	clock  db.Clock
@@ -108,7 +109,7 @@ func NewWorker(store *db.Store, clock db.Clock, sender Sender, cfg Config, log *
 	}
 }
 
-// Wake tells the worker an email was queued.
+// Wake tells the worker a request for a code or an email was queued.
 func (w *Worker) Wake() { poke(w.wake) }
 
 func poke(c chan struct{}) {
@@ -127,6 +128,8 @@ func (w *Worker) Run(ctx context.Context) {
 	// One token for each send in flight.
 	inFlight := make(chan struct{}, w.cfg.Concurrency)
 	for ctx.Err() == nil {
+		// Requests first: the emails they queue go out in this round.
+		moreRequests := w.resolve(ctx)
 		room := cap(inFlight) - len(inFlight)
 		if room == 0 {
 			select {
@@ -150,7 +153,7 @@ func (w *Worker) Run(ctx context.Context) {
 				w.deliver(ctx, e)
 			})
 		}
-		if len(batch) == room {
+		if moreRequests || len(batch) == room {
 			continue // more may be due
 		}
 		poll := w.clock.NewTimer(w.cfg.Poll)
@@ -161,6 +164,27 @@ func (w *Worker) Run(ctx context.Context) {
 		}
 		poll.Stop()
 	}
+}
+
+// resolveBatch bounds the requests for codes one round resolves, so that
+// a burst of them does not hold up the sending of the emails it queued.
+const resolveBatch = 100
+
+// resolve turns queued requests for codes into codes and emails, and
+// reports whether more may be waiting. Like a claim it is not cut off by
+// the stop: each request is one short transaction.
+func (w *Worker) resolve(ctx context.Context) (more bool) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	got, err := w.store.ResolveLoginRequests(cctx, db.System, resolveBatch)
+	if err != nil {
+		w.log.Error("resolve login requests", "err", err)
+	}
+	for _, id := range got.Dropped {
+		// The line names the request's row only: nothing of who asked.
+		w.log.Error("login request dropped", "id", id, "error", "sealed email does not open")
+	}
+	return err == nil && got.Taken == resolveBatch
 }
 
 // claim takes up to limit due emails. A claim is not cut off by the stop:

@@ -371,3 +371,58 @@ func TestWorkerGivesUpOnAStalledServerAndRetries(t *testing.T) {
 	f.signIn(m, f.smtp.Next(t))
 	f.recorded(w)
 }
+
+// A stranger's request is resolved like a member's, and sends nothing: the
+// worker takes requests oldest first, so once the member's email asked for
+// after it has arrived, the stranger's request is done with.
+func TestWorkerSendsNothingForAStranger(t *testing.T) {
+	f := setup(t, mailtest.Options{})
+	w := f.worker(DefaultConfig)
+	f.run(w)
+	if err := f.Store.RequestLoginCode(f.Ctx, "stranger@example.org", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	m := f.Member(db.RoleMember)
+	f.request(m)
+	f.signIn(m, f.smtp.Next(t))
+	f.recorded(w)
+	if got := f.smtp.Attempts(); got != 1 {
+		t.Fatalf("the mail server was offered %d messages, want the member's alone", got)
+	}
+	f.wantNoRequests()
+}
+
+// A request sealed under another secret is dropped and reported by its id
+// alone; the requests after it are resolved.
+func TestWorkerDropsAnUnopenableRequestAndGoesOn(t *testing.T) {
+	f := setup(t, mailtest.Options{})
+	w := f.worker(DefaultConfig)
+	stuck, m := f.Member(db.RoleMember), f.Member(db.RoleMember)
+	other := db.NewStore(f.Pool, f.Clock, []byte("another pepper"))
+	if err := other.RequestLoginCode(f.Ctx, stuck.Email, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	f.request(m)
+	f.run(w)
+	f.signIn(m, f.smtp.Next(t))
+	f.recorded(w)
+	f.wantNoRequests()
+	log := f.log.String()
+	if !regexp.MustCompile(`"msg":"login request dropped","id":\d+,"error":"sealed email does not open"`).MatchString(log) {
+		t.Errorf("no line for the dropped request in the log:\n%s", log)
+	}
+	if strings.Contains(log, stuck.Email) || strings.Contains(log, m.Email) {
+		t.Errorf("the log holds an address:\n%s", log)
+	}
+}
+
+func (f *fixture) wantNoRequests() {
+	f.T.Helper()
+	var n int
+	if err := f.Pool.QueryRow(f.Ctx, `SELECT count(*) FROM login_requests`).Scan(&n); err != nil {
+		f.T.Fatal(err)
+	}
+	if n != 0 {
+		f.T.Fatalf("%d login requests left in the queue, want none", n)
+	}
+}
