@@ -86,7 +86,8 @@ func TestPurgeKeepsWhatIsLiveAndDeletesTheRest(t *testing.T) {
 	ago(30*24*time.Hour + time.Hour)
 	// The live session's first refresh token was rotated 30 days and an
 	// hour ago, its second 29 days ago; the third is its current one.
-	second := refresh(session("live").RefreshToken)
+	live := session("live")
+	second := refresh(live.RefreshToken)
 	ago(29 * 24 * time.Hour)
 	refresh(second)
 	ago(8 * 24 * time.Hour)
@@ -129,12 +130,11 @@ func TestPurgeKeepsWhatIsLiveAndDeletesTheRest(t *testing.T) {
 	// Websockets of a replica that died, one refreshed last just before
 	// its rows went stale, one just after.
 	ago(db.ConnectionStaleAfter + time.Second)
-	wsMember := b.NewMember()
-	if _, err := b.Store.AdmitConnection(b.Ctx, wsMember, replicaA); err != nil {
+	if _, _, err := b.Store.AdmitSession(b.Ctx, db.System, live.ID, live.Member.ID, replicaA); err != nil {
 		t.Fatal(err)
 	}
 	ago(db.ConnectionStaleAfter - time.Second)
-	if _, err := b.Store.AdmitConnection(b.Ctx, wsMember, replicaA); err != nil {
+	if _, _, err := b.Store.AdmitSession(b.Ctx, db.System, live.ID, live.Member.ID, replicaA); err != nil {
 		t.Fatal(err)
 	}
 	ago(0)

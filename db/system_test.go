@@ -56,6 +56,10 @@ func systemUseCases(t *testing.T, b *dbtest.Bundle) map[string]func(actor db.Act
 			_, err := b.Store.Standings(b.Ctx, a, []db.Watch{{SessionID: sess.ID, MemberID: m.ID, LineID: line.ID}})
 			return err
 		},
+		"AdmitSession": func(a db.Actor) error {
+			_, _, err := b.Store.AdmitSession(b.Ctx, a, sess.ID, m.ID, "00000000-0000-4000-8000-000000000001")
+			return err
+		},
 		"RightsChangedSince": func(a db.Actor) error {
 			_, _, err := b.Store.RightsChangedSince(b.Ctx, a, b.Clock.Now())
 			return err
@@ -204,10 +208,6 @@ func TestMemberUseCasesRefuseTheSystem(t *testing.T) {
 		},
 		"RegisterDevice": func() error {
 			_, err := b.Store.RegisterDevice(b.Ctx, db.System, "a token", db.PlatformAndroid)
-			return err
-		},
-		"AdmitConnection": func() error {
-			_, err := b.Store.AdmitConnection(b.Ctx, db.System, "00000000-0000-4000-8000-000000000001")
 			return err
 		},
 		"CreateShift": func() error {

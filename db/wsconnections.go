@@ -28,36 +28,54 @@ const (
 	// than the member's row: locking a row writes to the WAL, and the commit
 	// would then wait for a disk flush, for every websocket that opens.
 	lockMemberConnectionsSQL = `SELECT pg_advisory_xact_lock(hashtextextended('ws_connections:' || $1::text, 0))`
-	// admitConnectionSQL adds the connection only while the member's fresh
-	// rows (seen since $4) number fewer than $5. It runs as a statement of
-	// its own after the lock: in READ COMMITTED its snapshot, taken then,
-	// sees the rows the previous holder committed.
+	// admitConnectionSQL adds the connection only while the member's
+	// session ($6) is live at $3 and the member's fresh rows (seen since
+	// $4) number fewer than $5. It runs as a statement of its own after the
+	// lock: in READ COMMITTED its snapshot, taken then, sees the rows the
+	// previous holder committed.
 	admitConnectionSQL = `
 INSERT INTO ws_connections (member_id, replica, opened_at, seen_at)
 SELECT $1, $2, $3, $3
 WHERE (SELECT count(*) FROM ws_connections WHERE member_id = $1 AND seen_at >= $4) < $5
+  AND EXISTS (SELECT 1 FROM sessions WHERE id = $6 AND member_id = $1 AND revoked_at IS NULL AND expires_at > $3)
 RETURNING id`
 )
 
-// AdmitConnection counts a websocket of the caller's, opened on replica,
-// against Limits.WSConnectionsPerMember, shared by every replica, and
-// returns the connection's id for EndConnections. One over the cap fails
-// with RATE_LIMITED and is not counted. The lock and the insert go in one
-// batch, which PostgreSQL runs as one transaction: one round trip, and no
-// flush to wait for (the table is unlogged).
-func (s *Store) AdmitConnection(ctx context.Context, actor Actor, replica string) (id ConnectionID, err error) {
-	defer wrap(&err, "AdmitConnection")
-	if err := actor.requireMember(); err != nil {
-		return id, err
+// AdmitSession turns a token's session into its actor, as SessionActor
+// does, and counts the websocket it opens against
+// Limits.WSConnectionsPerMember, shared by every replica, in one round
+// trip: the session check, the member's lock and the insert go in one
+// batch, which PostgreSQL runs as one transaction, with no flush to wait
+// for (the table is unlogged). It returns the connection's id for
+// EndConnections. A session that is not live fails with UNAUTHENTICATED
+// and counts nothing; one over the cap fails with RATE_LIMITED and is not
+// counted. System only: a websocket's connection_init asks it before the
+// socket has an actor.
+func (s *Store) AdmitSession(ctx context.Context, actor Actor, sessionID, memberID, replica string) (a Actor, id ConnectionID, err error) {
+	if err := actor.requireSystem(); err != nil {
+		return Actor{}, id, err
+	}
+	defer wrap(&err, "AdmitSession")
+	if !validID(sessionID) || !validID(memberID) {
+		return Actor{}, id, errUnauthenticated()
 	}
 	now := s.clock.Now()
-	full := false
+	a = Actor{MemberID: memberID, SessionID: sessionID}
+	live, full := false, false
 	batch := &pgx.Batch{}
-	batch.Queue(lockMemberConnectionsSQL, actor.MemberID)
-	batch.Queue(admitConnectionSQL, actor.MemberID, replica, now, now.Add(-ConnectionStaleAfter), s.limits.WSConnectionsPerMember).
+	// A refusal is no error to the batch: pgx makes a batch whose callback
+	// fails several times slower.
+	batch.Queue(sessionActorSQL, sessionID, memberID, now).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&a.Role)
+		live = err == nil
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	batch.Queue(lockMemberConnectionsSQL, memberID)
+	batch.Queue(admitConnectionSQL, memberID, replica, now, now.Add(-ConnectionStaleAfter), s.limits.WSConnectionsPerMember, sessionID).
 		QueryRow(func(row pgx.Row) error {
-			// A refusal is no error to the batch: pgx makes a batch whose
-			// callback fails several times slower.
 			err := row.Scan((*[16]byte)(&id))
 			if full = errors.Is(err, pgx.ErrNoRows); full {
 				return nil
@@ -65,12 +83,15 @@ func (s *Store) AdmitConnection(ctx context.Context, actor Actor, replica string
 			return err
 		})
 	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
-		return id, err
+		return Actor{}, id, err
 	}
-	if full {
-		return id, &Error{Code: CodeRateLimited, Message: "too many connections"}
+	switch {
+	case !live:
+		return Actor{}, id, errUnauthenticated()
+	case full:
+		return Actor{}, id, &Error{Code: CodeRateLimited, Message: "too many connections"}
 	}
-	return id, nil
+	return a, id, nil
 }
 
 const refreshConnectionsSQL = `UPDATE ws_connections SET seen_at = $2 WHERE id = ANY($1)`

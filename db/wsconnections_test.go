@@ -22,7 +22,7 @@ func admit(t *testing.T, b *dbtest.Bundle, a db.Actor, replica string, n int) []
 	t.Helper()
 	var ids []db.ConnectionID
 	for range n {
-		id, err := b.Store.AdmitConnection(b.Ctx, a, replica)
+		_, id, err := b.Store.AdmitSession(b.Ctx, db.System, a.SessionID, a.MemberID, replica)
 		if err != nil {
 			t.Fatalf("connection %d of %d on %s: %v", len(ids)+1, n, replica, err)
 		}
@@ -34,20 +34,20 @@ func admit(t *testing.T, b *dbtest.Bundle, a db.Actor, replica string, n int) []
 // connectionRefused opens a connection of a on replica that must be refused.
 func connectionRefused(t *testing.T, b *dbtest.Bundle, a db.Actor, replica string) {
 	t.Helper()
-	_, err := b.Store.AdmitConnection(b.Ctx, a, replica)
+	_, _, err := b.Store.AdmitSession(b.Ctx, db.System, a.SessionID, a.MemberID, replica)
 	dbtest.WantCode(t, err, db.CodeRateLimited)
 }
 
 func TestConnectionsPerMemberAreCappedAcrossReplicas(t *testing.T) {
 	b := setup(t)
 	limit := b.Store.Limits().WSConnectionsPerMember
-	m := b.NewMember()
+	m := sessionActor(b, b.Member(db.RoleMember))
 	onA := admit(t, b, m, replicaA, limit/2)
 	admit(t, b, m, replicaB, limit-limit/2)
 	connectionRefused(t, b, m, replicaA)
 	connectionRefused(t, b, m, replicaB)
 	// Another member's connections are their own.
-	admit(t, b, b.NewMember(), replicaA, limit)
+	admit(t, b, sessionActor(b, b.Member(db.RoleMember)), replicaA, limit)
 	// One closing frees one slot, on any replica.
 	if err := b.Store.EndConnections(b.Ctx, db.System, onA[:1]); err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestConnectionsPerMemberAreCappedAcrossReplicas(t *testing.T) {
 func TestConnectionsPerMemberHoldUnderConcurrentAdmissions(t *testing.T) {
 	b := setup(t)
 	limit := b.Store.Limits().WSConnectionsPerMember
-	m := b.NewMember()
+	m := sessionActor(b, b.Member(db.RoleMember))
 	const tries = 200
 	var admitted, limited atomic.Int64
 	var wg sync.WaitGroup
@@ -71,7 +71,7 @@ func TestConnectionsPerMemberHoldUnderConcurrentAdmissions(t *testing.T) {
 			if i%2 == 1 {
 				replica = replicaB
 			}
-			_, err := b.Store.AdmitConnection(b.Ctx, m, replica)
+			_, _, err := b.Store.AdmitSession(b.Ctx, db.System, m.SessionID, m.MemberID, replica)
 			switch {
 			case err == nil:
 				admitted.Add(1)
@@ -92,7 +92,7 @@ func TestConnectionsPerMemberHoldUnderConcurrentAdmissions(t *testing.T) {
 func TestStaleReplicasConnectionsStopCounting(t *testing.T) {
 	b := setup(t)
 	limit := b.Store.Limits().WSConnectionsPerMember
-	m := b.NewMember()
+	m := sessionActor(b, b.Member(db.RoleMember))
 	// Replica A admits the member's whole allowance, then refreshes only
 	// half of it, one interval later, and then dies.
 	onA := admit(t, b, m, replicaA, limit)
@@ -116,7 +116,7 @@ func TestStaleReplicasConnectionsStopCounting(t *testing.T) {
 func TestReplicaShutdownFreesItsConnections(t *testing.T) {
 	b := setup(t)
 	limit := b.Store.Limits().WSConnectionsPerMember
-	m, other := b.NewMember(), b.NewMember()
+	m, other := sessionActor(b, b.Member(db.RoleMember)), sessionActor(b, b.Member(db.RoleMember))
 	admit(t, b, m, replicaA, limit-3)
 	admit(t, b, m, replicaB, 3)
 	admit(t, b, other, replicaB, 1)
@@ -128,4 +128,29 @@ func TestReplicaShutdownFreesItsConnections(t *testing.T) {
 	// Replica B's connections of another member stay counted.
 	admit(t, b, other, replicaB, limit-1)
 	connectionRefused(t, b, other, replicaB)
+}
+
+func TestAdmissionChecksTheSessionInTheSameRoundTrip(t *testing.T) {
+	b := setup(t)
+	m := sessionActor(b, b.Member(db.RoleCoordinator))
+	got, _, err := b.Store.AdmitSession(b.Ctx, db.System, m.SessionID, m.MemberID, replicaA)
+	if err != nil || got != m {
+		t.Fatalf("a live session admitted as %+v, %v; want %+v", got, err, m)
+	}
+	other := sessionActor(b, b.Member(db.RoleMember))
+	// Another member's session under this member's id, and one logged out.
+	_, _, err = b.Store.AdmitSession(b.Ctx, db.System, other.SessionID, m.MemberID, replicaA)
+	dbtest.WantCode(t, err, db.CodeUnauthenticated)
+	if err := b.Store.Logout(b.Ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = b.Store.AdmitSession(b.Ctx, db.System, other.SessionID, other.MemberID, replicaA)
+	dbtest.WantCode(t, err, db.CodeUnauthenticated)
+	var rows int
+	if err := b.Pool.QueryRow(b.Ctx, `SELECT count(*) FROM ws_connections`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Errorf("%d connections counted, want only the live session's", rows)
+	}
 }

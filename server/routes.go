@@ -144,12 +144,15 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 func wsInit(authn *auth.Authenticator, admission *realtime.Admission, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		conn := realtime.ConnFrom(ctx)
-		actor, expires, err := authn.Actor(ctx, p.Authorization())
-		if errors.Is(err, auth.ErrInvalidToken) {
+		claims, err := authn.Claims(p.Authorization())
+		if err != nil {
 			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")
 		}
-		if err == nil {
-			err = admission.Admit(ctx, actor)
+		// The session is checked as the connection is counted, in one
+		// round trip.
+		actor, err := admission.Admit(ctx, claims.SessionID, claims.Subject)
+		if db.ErrorCode(err) == db.CodeUnauthenticated {
+			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")
 		}
 		if db.ErrorCode(err) == db.CodeRateLimited {
 			const reason = "Too many connections"
@@ -161,7 +164,7 @@ func wsInit(authn *auth.Authenticator, admission *realtime.Admission, log *slog.
 			}
 			return transport.WithWebsocketCloseCode(ctx, realtime.CloseTryAgainLater), nil, errors.New("Try again later")
 		}
-		conn.Authenticated(actor, expires)
+		conn.Authenticated(actor, claims.ExpiresAt.Time)
 		return realtime.WithViewer(db.WithActor(ctx, actor), conn), nil, nil
 	}
 }

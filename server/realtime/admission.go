@@ -32,7 +32,7 @@ const CloseTooManyConnections = 4429
 //     database write per anonymous handshake: itself a way to load the
 //     database from outside.
 //   - connections per member, on every replica together: counted in
-//     PostgreSQL (db.Store.AdmitConnection) once connection_init has named
+//     PostgreSQL (db.Store.AdmitSession) once connection_init has named
 //     the member. Each replica refreshes its open connections' rows, so the
 //     rows of one that died stop counting by themselves.
 type Admission struct {
@@ -141,18 +141,21 @@ func (a *Admission) endHandshake(adm *admission) {
 	}
 }
 
-// Admit lets in the websocket of ctx, authenticated as actor: it counts
-// against the member's cap on every replica, and no longer as a handshake
-// of its address. Past the cap it fails with RATE_LIMITED and stays a
-// handshake until it closes.
-func (a *Admission) Admit(ctx context.Context, actor db.Actor) error {
+// Admit lets in the websocket of ctx, signed in on the session its token
+// names, and returns the session's actor: the session is checked and the
+// connection counted against the member's cap on every replica in one
+// round trip, and it no longer counts as a handshake of its address. A
+// session that is not live fails with UNAUTHENTICATED; past the cap it
+// fails with RATE_LIMITED; either way it stays a handshake until it
+// closes.
+func (a *Admission) Admit(ctx context.Context, sessionID, memberID string) (db.Actor, error) {
 	adm, ok := ctx.Value(admissionKey{}).(*admission)
 	if !ok {
-		return errors.New("websocket request not prepared by Admission.Handler")
+		return db.Actor{}, errors.New("websocket request not prepared by Admission.Handler")
 	}
-	id, err := a.store.AdmitConnection(ctx, actor, a.replica)
+	actor, id, err := a.store.AdmitSession(ctx, db.System, sessionID, memberID, a.replica)
 	if err != nil {
-		return err
+		return db.Actor{}, err
 	}
 	a.mu.Lock()
 	closed := adm.closed
@@ -166,7 +169,7 @@ func (a *Admission) Admit(ctx context.Context, actor db.Actor) error {
 		// The peer left while it was being admitted.
 		a.end(id)
 	}
-	return nil
+	return actor, nil
 }
 
 // release frees what a closed websocket held, once: its handshake slot at

@@ -18,13 +18,14 @@ func TestRefreshKeepsOnlyOpenConnectionsCounting(t *testing.T) {
 	b := dbtest.Setup(t)
 	a := NewAdmission(b.Store, b.Clock, slog.New(slog.DiscardHandler), 20, 5*time.Second)
 	member := b.NewMember()
+	member.SessionID = b.Session(member.MemberID).ID
 	connect := func() *admission {
 		t.Helper()
 		adm := &admission{owner: a}
 		if !a.begin(adm) {
 			t.Fatal("handshake refused")
 		}
-		if err := a.Admit(context.WithValue(b.Ctx, admissionKey{}, adm), member); err != nil {
+		if _, err := a.Admit(context.WithValue(b.Ctx, admissionKey{}, adm), member.SessionID, member.MemberID); err != nil {
 			t.Fatal(err)
 		}
 		return adm
@@ -38,11 +39,11 @@ func TestRefreshKeepsOnlyOpenConnectionsCounting(t *testing.T) {
 	b.Clock.Advance(db.ConnectionStaleAfter - db.ConnectionRefreshInterval + time.Second)
 	limit := b.Store.Limits().WSConnectionsPerMember
 	for i := range limit - 1 {
-		if _, err := b.Store.AdmitConnection(b.Ctx, member, "00000000-0000-4000-8000-000000000002"); err != nil {
+		if _, _, err := b.Store.AdmitSession(b.Ctx, db.System, member.SessionID, member.MemberID, "00000000-0000-4000-8000-000000000002"); err != nil {
 			t.Fatalf("connection %d besides the open one: %v", i+1, err)
 		}
 	}
-	_, err := b.Store.AdmitConnection(b.Ctx, member, "00000000-0000-4000-8000-000000000002")
+	_, _, err := b.Store.AdmitSession(b.Ctx, db.System, member.SessionID, member.MemberID, "00000000-0000-4000-8000-000000000002")
 	dbtest.WantCode(t, err, db.CodeRateLimited)
 	if a.pending[""] != 0 || open.pending {
 		t.Fatalf("admitted connections still count as handshakes: %v", a.pending)
