@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,19 +56,71 @@ func TestGraphQLWSClient(t *testing.T) {
 }
 
 // installClients installs the client test project's npm packages, exactly
-// as locked, when they are missing.
+// as locked, when any is missing or at another version than package.json
+// pins: a checkout that added one must not run against an older install.
+// The tests that need them run in parallel and share one install, as two
+// `npm ci` at once in one directory would undo each other's work.
 func installClients(t *testing.T, dir string) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "graphql-ws")); err == nil {
-		return
+	if err := clientsInstall(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var (
+	clientsInstallMu   sync.Mutex
+	clientsInstallDone = map[string]error{}
+)
+
+func clientsInstall(dir string) error {
+	clientsInstallMu.Lock()
+	defer clientsInstallMu.Unlock()
+	if err, done := clientsInstallDone[dir]; done {
+		return err
+	}
+	err := npmCIUnlessInstalled(dir)
+	clientsInstallDone[dir] = err
+	return err
+}
+
+func npmCIUnlessInstalled(dir string) error {
+	var project struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := readJSON(filepath.Join(dir, "package.json"), &project); err != nil {
+		return err
+	}
+	installed := true
+	for name, version := range project.Dependencies {
+		var pkg struct {
+			Version string `json:"version"`
+		}
+		if readJSON(filepath.Join(dir, "node_modules", name, "package.json"), &pkg) != nil || pkg.Version != version {
+			installed = false
+		}
+	}
+	if installed {
+		return nil
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Fatalf("npm is needed to install the JavaScript client tests: %v", err)
+		return fmt.Errorf("npm is needed to install the JavaScript client tests: %w", err)
 	}
 	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+		return fmt.Errorf("npm ci in %s: %w\n%s", dir, err, out)
 	}
+	return nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
