@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,15 +26,7 @@ type httpAudit struct {
 // those README.md lists, so that its list stays true.
 func TestGraphQLHTTPAudits(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is needed for the GraphQL over HTTP audits (install Node.js 20 or later): %v", err)
-	}
-	dir, err := filepath.Abs(filepath.Join("..", "clients"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	installClients(t, dir)
+	node, dir := installClients(t)
 	listed := auditsREADMEAccepts(t)
 
 	s := startServer(t)

@@ -21,15 +21,7 @@ import (
 // bad token.
 func TestGraphQLWSClient(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is needed for the JavaScript client tests (install Node.js 20 or later): %v", err)
-	}
-	dir, err := filepath.Abs(filepath.Join("..", "clients"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	installClients(t, dir)
+	node, dir := installClients(t)
 
 	s := startServer(t)
 	l := s.liveLine(t, 5)
@@ -55,33 +47,34 @@ func TestGraphQLWSClient(t *testing.T) {
 	}
 }
 
-// installClients installs the client test project's npm packages, exactly
-// as locked, when any is missing or at another version than package.json
-// pins: a checkout that added one must not run against an older install.
-// The tests that need them run in parallel and share one install, as two
-// `npm ci` at once in one directory would undo each other's work.
-func installClients(t *testing.T, dir string) {
+// installClients finds node and installs the client test project's npm
+// packages in clients/, exactly as locked, when any is missing or at
+// another version than package.json pins: a checkout that added one must
+// not run against an older install. It returns node's path and the
+// project's directory. The tests that need them run in parallel and share
+// one install, as two `npm ci` at once in one directory would undo each
+// other's work.
+func installClients(t *testing.T) (node, dir string) {
 	t.Helper()
-	if err := clientsInstall(dir); err != nil {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is needed for the JavaScript client tests (install Node.js 20 or later): %v", err)
+	}
+	dir, err = clientsInstalled()
+	if err != nil {
 		t.Fatal(err)
 	}
+	return node, dir
 }
 
-var (
-	clientsInstallMu   sync.Mutex
-	clientsInstallDone = map[string]error{}
-)
-
-func clientsInstall(dir string) error {
-	clientsInstallMu.Lock()
-	defer clientsInstallMu.Unlock()
-	if err, done := clientsInstallDone[dir]; done {
-		return err
+// clientsInstalled installs clients/ once for the whole test binary.
+var clientsInstalled = sync.OnceValues(func() (string, error) {
+	dir, err := filepath.Abs(filepath.Join("..", "clients"))
+	if err != nil {
+		return "", err
 	}
-	err := npmCIUnlessInstalled(dir)
-	clientsInstallDone[dir] = err
-	return err
-}
+	return dir, npmCIUnlessInstalled(dir)
+})
 
 func npmCIUnlessInstalled(dir string) error {
 	var project struct {
