@@ -649,7 +649,7 @@ func (st *storm) checkOutbox(t *testing.T, k *dbtest.Bundle, fcm *fcmInbox, anno
 	for _, n := range delivered {
 		repeats += n - 1
 	}
-	t.Logf("%d messages in the outbox, %d of them repeated at FCM", len(outbox), repeats)
+	t.Logf("%d messages in the outbox, %d of them promotions; %d repeated at FCM", len(outbox), len(promoted), repeats)
 }
 
 // checkLoginEmails wants every login email sent, and each email address
