@@ -71,7 +71,7 @@ var (
 type operation struct {
 	query string
 	vars  map[string]any
-	probe func(data any) any
+	probe func(d any) any
 }
 
 // authzRow is one row of the matrix: a field of the schema, or a contact
@@ -109,9 +109,8 @@ type authzFixture struct {
 	scratch *db.PicketLine
 	callers [numCallers]*member
 	// shift is on the line: the member signed up on the line holds a spot
-	// on it, and so does other, who is no caller.
+	// on it, and so does the member of otherSignup, who is no caller.
 	shift       *db.Shift
-	other       db.Actor
 	otherSignup *db.Signup
 	// coCaptain captains the line too and holds a spot on the second line,
 	// whose captain may see their phone.
@@ -160,8 +159,7 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 	f.callers[coordinator] = s.addMember(t, db.RoleCoordinator)
 	f.callers[admin] = s.addMember(t, db.RoleAdmin)
 
-	f.other = k.NewMember()
-	f.otherSignup = k.SignUp(f.other, f.shift)
+	f.otherSignup = k.SignUp(k.NewMember(), f.shift)
 	f.coCaptain = k.CaptainOf(f.line)
 	k.SignUp(f.coCaptain, k.ShiftOn(otherLine, 48*time.Hour, 10))
 

@@ -38,14 +38,16 @@ type introspectedSchema struct {
 	MutationType     struct{ Name string } `json:"mutationType"`
 	SubscriptionType struct{ Name string } `json:"subscriptionType"`
 	Types            []struct {
-		Name   string `json:"name"`
-		Kind   string `json:"kind"`
-		Fields []struct {
-			Name string                  `json:"name"`
-			Args []struct{ Name string } `json:"args"`
-			Type typeRef                 `json:"type"`
-		} `json:"fields"`
+		Name   string              `json:"name"`
+		Kind   string              `json:"kind"`
+		Fields []introspectedField `json:"fields"`
 	} `json:"types"`
+}
+
+type introspectedField struct {
+	Name string                  `json:"name"`
+	Args []struct{ Name string } `json:"args"`
+	Type typeRef                 `json:"type"`
 }
 
 // introspect asks the server for its schema.
@@ -58,19 +60,17 @@ func (s *testServer) introspect(t *testing.T) introspectedSchema {
 	return out.Schema
 }
 
-// fields lists every field of the schema's own object types as
-// "Type.field".
-func (sc introspectedSchema) fields() []string {
-	var out []string
+// eachField calls fn with every field of the schema's own object types
+// (not introspection's), named "Type.field".
+func (sc introspectedSchema) eachField(fn func(typeName, key string, f introspectedField)) {
 	for _, ty := range sc.Types {
 		if ty.Kind != "OBJECT" || strings.HasPrefix(ty.Name, "__") {
 			continue
 		}
 		for _, f := range ty.Fields {
-			out = append(out, ty.Name+"."+f.Name)
+			fn(ty.Name, ty.Name+"."+f.Name, f)
 		}
 	}
-	return out
 }
 
 // mustCover lists the fields the matrix must have a row for, each with the
@@ -79,22 +79,16 @@ func (sc introspectedSchema) fields() []string {
 func (sc introspectedSchema) mustCover() map[string]string {
 	roots := map[string]bool{sc.QueryType.Name: true, sc.MutationType.Name: true, sc.SubscriptionType.Name: true}
 	out := map[string]string{}
-	for _, ty := range sc.Types {
-		if ty.Kind != "OBJECT" || strings.HasPrefix(ty.Name, "__") {
-			continue
+	sc.eachField(func(typeName, key string, f introspectedField) {
+		switch {
+		case roots[typeName]:
+			out[key] = "a root field"
+		case len(f.Args) > 0:
+			out[key] = "a field that takes arguments"
+		case typeName == "Member":
+			out[key] = "a field of Member"
 		}
-		for _, f := range ty.Fields {
-			key := ty.Name + "." + f.Name
-			switch {
-			case roots[ty.Name]:
-				out[key] = "a root field"
-			case len(f.Args) > 0:
-				out[key] = "a field that takes arguments"
-			case ty.Name == "Member":
-				out[key] = "a field of Member"
-			}
-		}
-	}
+	})
 	return out
 }
 
@@ -102,16 +96,11 @@ func (sc introspectedSchema) mustCover() map[string]string {
 // needs rows for the contact details seen through it.
 func (sc introspectedSchema) memberPaths() []string {
 	var out []string
-	for _, ty := range sc.Types {
-		if ty.Kind != "OBJECT" || strings.HasPrefix(ty.Name, "__") {
-			continue
+	sc.eachField(func(_, key string, f introspectedField) {
+		if f.Type.named() == "Member" {
+			out = append(out, key)
 		}
-		for _, f := range ty.Fields {
-			if f.Type.named() == "Member" {
-				out = append(out, ty.Name+"."+f.Name)
-			}
-		}
-	}
+	})
 	return out
 }
 
@@ -124,9 +113,7 @@ var contactFields = []string{"Member.email", "Member.phone"}
 // the schema no longer has.
 func matrixGaps(sc introspectedSchema, rows []authzRow) []string {
 	have := map[string]bool{}
-	for _, f := range sc.fields() {
-		have[f] = true
-	}
+	sc.eachField(func(_, key string, _ introspectedField) { have[key] = true })
 	covered := map[string]bool{}
 	contact := map[string]bool{}
 	var gaps []string
