@@ -2,6 +2,10 @@ package db
 
 import (
 	"errors"
+	"io"
+	"net"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -47,14 +51,37 @@ func mapError(err error, statement string) error {
 const queryCanceled = "57014"
 
 // mapUnavailable returns CodeUnavailable for an error that says the
-// database gave up on a statement, and err unchanged otherwise. A client
+// database gave up on a statement or cannot be reached (it is restarting,
+// failing over, or gone from the network), and err unchanged otherwise:
+// the app retries in a moment rather than show an internal error. A client
 // that goes away cancels its context instead, which pgx reports as
 // context.Canceled and never as query_canceled, so the two stay apart:
 // nobody is told to retry a request they abandoned.
 func mapUnavailable(err error) error {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != queryCanceled {
-		return err
+	switch {
+	case isPgCode(err, queryCanceled):
+		return &Error{Code: CodeUnavailable, Message: "the database is busy; try again in a moment", cause: err}
+	case unreachable(err):
+		return &Error{Code: CodeUnavailable, Message: "the database is unavailable; try again in a moment", cause: err}
 	}
-	return &Error{Code: CodeUnavailable, Message: "the database is busy; try again in a moment", cause: err}
+	return err
+}
+
+// unreachable reports whether err says the database could not be reached
+// or dropped the connection: a failed connect, a connection the server
+// ended as it shut down or could not yet accept, a connection exception
+// (SQLSTATE class 08), or the network giving way under a statement.
+func unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || slices.Contains([]string{"57P01", "57P02", "57P03"}, pgErr.Code)
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func isPgCode(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
 }

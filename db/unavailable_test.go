@@ -128,3 +128,19 @@ func defersWrap(body *ast.BlockStmt) bool {
 	})
 	return found
 }
+
+// TestUnreachableDatabaseIsUnavailable: a use-case that cannot reach the
+// database at all fails with UNAVAILABLE, for the app to retry, not
+// INTERNAL.
+func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	t.Parallel()
+	// A port nothing listens on: every connection is refused.
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store := db.NewStore(pool, dbtest.NewClock(dbtest.Epoch), dbtest.Pepper)
+	_, err = store.SessionActor(context.Background(), db.System, "5d0c7c44-5a6e-4bd5-9d56-2f1e1b0b9a01", "9e1f0a22-3b4c-4d5e-8f60-718293a4b5c6")
+	dbtest.WantCode(t, err, db.CodeUnavailable)
+}
