@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/server/realtime"
 )
 
 // The callers of the authorization matrix.
@@ -14,186 +18,319 @@ type callerKind int
 const (
 	anonymous callerKind = iota
 	plainMember
-	captainHere  // captain of the line the operation is about
-	captainThere // captain of another line of the same job action
+	signedUp       // holds a sign-up on the line the operation is about
+	otherJobAction // holds a sign-up on a line of another job action
+	captainHere    // captain of the line the operation is about
+	captainThere   // captain of another line of the same job action
 	coordinator
 	admin
 	numCallers
 )
 
 func (k callerKind) String() string {
-	return [...]string{"anonymous", "member", "captain of this line", "captain of another line", "coordinator", "admin"}[k]
+	return [...]string{"anonymous", "member without a sign-up", "member signed up on the line", "member of another job action",
+		"captain of this line", "captain of another line", "coordinator", "admin"}[k]
 }
 
-// authzFixture is the world the matrix runs in: one job action with two
-// lines, a captain for each, and the callers.
+// outcome is what a caller gets: the field's value or null, or the code of
+// the error that refused the operation.
+type outcome string
+
+const (
+	data     outcome = "data"
+	null     outcome = "null"
+	unauth   outcome = "UNAUTHENTICATED"
+	forbid   outcome = "FORBIDDEN"
+	notFound outcome = "NOT_FOUND"
+)
+
+const (
+	// noSuchID names nothing.
+	noSuchID  = "00000000-0000-4000-8000-000000000000"
+	authzBody = "Stay safe."
+)
+
+// Who may do what, in the order of callerKind: anonymous, member without a
+// sign-up, member signed up on the line, member of another job action,
+// captain here, captain there, coordinator, admin.
+var (
+	staffOnly   = [numCallers]outcome{unauth, forbid, forbid, forbid, forbid, forbid, data, data}
+	lineManager = [numCallers]outcome{unauth, forbid, forbid, forbid, data, forbid, data, data}
+	anyMember   = [numCallers]outcome{unauth, data, data, data, data, data, data, data}
+	adminOnly   = [numCallers]outcome{unauth, forbid, forbid, forbid, forbid, forbid, forbid, data}
+	everyone    = [numCallers]outcome{data, data, data, data, data, data, data, data}
+	// Those taking part on the line: its captains, members signed up on
+	// it, and coordinators.
+	takingPart = [numCallers]outcome{unauth, null, data, null, data, null, data, data}
+	// Nobody but coordinators, of a member who is none of the callers.
+	staffSees = [numCallers]outcome{unauth, null, null, null, null, null, data, data}
+)
+
+// operation is one cell's request. probe picks the value the row is about
+// out of the answer's data; nil means the root field.
+type operation struct {
+	query string
+	vars  map[string]any
+	probe func(d any) any
+}
+
+// authzRow is one row of the matrix: a field of the schema, or a contact
+// field seen through via (a field that returns a member).
+type authzRow struct {
+	field string
+	via   string
+	// note tells rows of one field apart.
+	note string
+	want [numCallers]outcome
+	// op makes the cell's operation for the caller (nil for anonymous); it
+	// may set up what the operation needs first.
+	op func(t *testing.T, caller *member) operation
+}
+
+func (r authzRow) name() string {
+	n := r.field
+	if r.via != "" {
+		n += " via " + r.via
+	}
+	if r.note != "" {
+		n += " (" + r.note + ")"
+	}
+	return n
+}
+
+// authzFixture is the world the matrix runs in: a job action with the line
+// the operations are about, a second line with its own captain, a scratch
+// line for operations that would change who takes part, another job
+// action, and the callers.
 type authzFixture struct {
 	s       *testServer
 	ja      *db.JobAction
 	line    *db.PicketLine
+	scratch *db.PicketLine
 	callers [numCallers]*member
-	shifts  int
+	// shift is on the line: the member signed up on the line holds a spot
+	// on it, and so does the member of otherSignup, who is no caller.
+	shift       *db.Shift
+	otherSignup *db.Signup
+	// coCaptain captains the line too and holds a spot on the second line,
+	// whose captain may see their phone.
+	coCaptain db.Actor
+	// lineAnnouncement is the captain's on the line, posted after
+	// lineCursor; jobActionAnnouncement is staff's to the job action.
+	lineAnnouncement, jobActionAnnouncement *db.Announcement
+	lineCursor                              string
+	shifts                                  atomic.Int64
 }
 
-// freshShift makes a shift on the fixture's line that overlaps no other
-// shift the fixture made.
-func (f *authzFixture) freshShift(t *testing.T) *db.Shift {
-	f.shifts++
-	return f.s.kit(t).ShiftOn(f.line, 48*time.Hour+time.Duration(f.shifts)*5*time.Hour, 10)
+// freshShiftOn makes a shift on line that overlaps no other shift the
+// fixture made.
+func (f *authzFixture) freshShiftOn(t *testing.T, line *db.PicketLine) *db.Shift {
+	n := f.shifts.Add(1)
+	return f.s.kit(t).ShiftOn(line, 48*time.Hour+time.Duration(n)*5*time.Hour, 10)
 }
 
-func TestAuthorizationMatrix(t *testing.T) {
-	t.Parallel()
-	s := startServer(t)
+// freshShift makes a shift on the line.
+func (f *authzFixture) freshShift(t *testing.T) *db.Shift { return f.freshShiftOn(t, f.line) }
+
+func newAuthzFixture(t *testing.T) *authzFixture {
+	s := startServer(t, func(env map[string]string) {
+		// The matrix is about who may, not how often: one member makes
+		// dozens of mutations and sign-ins here.
+		env["RATE_LIMIT_MEMBER_PER_MINUTE"] = "0"
+		env["RATE_LIMIT_LOGIN_PER_ADDRESS_PER_HOUR"] = "1000"
+		env["WS_MAX_UNAUTHENTICATED_PER_ADDRESS"] = "1000"
+	})
 	k := s.kit(t)
 	f := &authzFixture{s: s}
 	f.ja = k.JobAction()
 	f.line = k.LineOf(f.ja)
 	otherLine := k.LineOf(f.ja)
+	f.scratch = k.LineOf(f.ja)
+	elsewhere := k.LineOf(k.JobAction())
+
+	f.shift = k.ShiftOn(f.line, 48*time.Hour, 10)
 	f.callers[plainMember] = s.addMember(t, db.RoleMember)
+	f.callers[signedUp] = s.addMember(t, db.RoleMember)
+	k.SignUp(f.callers[signedUp].Actor(), f.shift)
+	f.callers[otherJobAction] = s.addMember(t, db.RoleMember)
+	k.SignUp(f.callers[otherJobAction].Actor(), k.ShiftOn(elsewhere, 48*time.Hour, 10))
 	f.callers[captainHere] = s.captain(t, f.line)
 	f.callers[captainThere] = s.captain(t, otherLine)
 	f.callers[coordinator] = s.addMember(t, db.RoleCoordinator)
 	f.callers[admin] = s.addMember(t, db.RoleAdmin)
 
-	const (
-		ok     = ""
-		unauth = "UNAUTHENTICATED"
-		forbid = "FORBIDDEN"
-	)
-	// Who may do what: anonymous, member, captain here, captain there, coordinator, admin.
-	var (
-		staffOnly   = [numCallers]string{unauth, forbid, forbid, forbid, ok, ok}
-		lineManager = [numCallers]string{unauth, forbid, ok, forbid, ok, ok}
-		anyMember   = [numCallers]string{unauth, ok, ok, ok, ok, ok}
-		adminOnly   = [numCallers]string{unauth, forbid, forbid, forbid, forbid, ok}
-	)
-	cases := []struct {
-		name string
-		want [numCallers]string
-		// op returns the operation and its variables; it may set up what
-		// the operation needs first.
-		op func(t *testing.T) (string, map[string]any)
-	}{
-		{"createJobAction", staffOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($in: CreateJobActionInput!) { createJobAction(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"name": "Strike", "kind": "STRIKE", "employer": "Employer", "startsAt": ts(time.Now())}}
-		}},
-		{"updateJobAction", staffOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($in: UpdateJobActionInput!) { updateJobAction(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"id": f.ja.ID, "employer": "Chinook Health"}}
-		}},
-		{"endJobAction", staffOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($id: ID!) { endJobAction(id: $id) { id status } }`, map[string]any{"id": s.kit(t).JobAction().ID}
-		}},
-		{"createPicketLine", staffOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($in: CreatePicketLineInput!) { createPicketLine(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"jobActionId": f.ja.ID, "name": "Gate", "address": "1 Main St", "latitude": 53.5, "longitude": -113.5}}
-		}},
-		{"updatePicketLine", staffOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($in: UpdatePicketLineInput!) { updatePicketLine(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"id": f.line.ID, "geofenceMeters": 120}}
-		}},
-		{"assignCaptain", staffOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($l: ID!, $m: ID!) { assignCaptain(picketLineId: $l, memberId: $m) { assignedAt } }`,
-				map[string]any{"l": f.line.ID, "m": s.kit(t).Member(db.RoleMember).ID}
-		}},
-		{"setMemberRole", adminOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($m: ID!) { setMemberRole(memberId: $m, role: COORDINATOR) { role } }`,
-				map[string]any{"m": s.kit(t).Member(db.RoleMember).ID}
-		}},
-		{"removeCaptain", staffOnly, func(t *testing.T) (string, map[string]any) {
-			c := s.kit(t).CaptainOf(f.line)
-			return `mutation($l: ID!, $m: ID!) { removeCaptain(picketLineId: $l, memberId: $m) }`, map[string]any{"l": f.line.ID, "m": c.MemberID}
-		}},
-		{"createShift", lineManager, func(t *testing.T) (string, map[string]any) {
-			f.shifts++
-			start := time.Now().Add(48*time.Hour + time.Duration(f.shifts)*5*time.Hour)
-			return `mutation($in: CreateShiftInput!) { createShift(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"picketLineId": f.line.ID, "startsAt": ts(start), "endsAt": ts(start.Add(time.Hour)), "capacity": 3}}
-		}},
-		{"updateShift", lineManager, func(t *testing.T) (string, map[string]any) {
-			return `mutation($in: UpdateShiftInput!) { updateShift(input: $in) { id capacity } }`,
-				map[string]any{"in": map[string]any{"id": f.freshShift(t).ID, "capacity": 12}}
-		}},
-		{"cancelShift", lineManager, func(t *testing.T) (string, map[string]any) {
-			return `mutation($id: ID!) { cancelShift(id: $id) { id cancelledAt } }`, map[string]any{"id": f.freshShift(t).ID}
-		}},
-		{"cancelSignup of another member", lineManager, func(t *testing.T) (string, map[string]any) {
-			k := s.kit(t)
-			su := k.SignUp(k.NewMember(), f.freshShift(t))
-			return `mutation($id: ID!) { cancelSignup(signupId: $id) { id status } }`, map[string]any{"id": su.ID}
-		}},
-		{"postAnnouncement to a line", lineManager, func(t *testing.T) (string, map[string]any) {
-			return `mutation($in: PostAnnouncementInput!) { postAnnouncement(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"picketLineId": f.line.ID, "body": "Stay safe."}}
-		}},
-		{"postAnnouncement to a job action", staffOnly, func(t *testing.T) (string, map[string]any) {
-			return `mutation($in: PostAnnouncementInput!) { postAnnouncement(input: $in) { id } }`,
-				map[string]any{"in": map[string]any{"jobActionId": f.ja.ID, "body": "Stay safe."}}
-		}},
-		{"signUpForShift", anyMember, func(t *testing.T) (string, map[string]any) {
-			return `mutation($s: ID!) { signUpForShift(shiftId: $s) { id status } }`, map[string]any{"s": f.freshShift(t).ID}
-		}},
-		{"cancelSignup of one's own", anyMember, nil}, // below: needs the caller
-		{"updateMyContact", anyMember, func(t *testing.T) (string, map[string]any) {
-			return `mutation($in: UpdateContactInput!) { updateMyContact(input: $in) { id } }`, map[string]any{"in": map[string]any{"phone": "+1 780 555 0000"}}
-		}},
-		{"logout", anyMember, func(t *testing.T) (string, map[string]any) {
-			return `mutation { logout }`, nil
-		}},
-		{"me", anyMember, func(t *testing.T) (string, map[string]any) { return `{ me { id } }`, nil }},
-		{"jobActions", anyMember, func(t *testing.T) (string, map[string]any) { return `{ jobActions { edges { node { id } } } }`, nil }},
-		{"jobAction", anyMember, func(t *testing.T) (string, map[string]any) {
-			return `query($id: ID!) { jobAction(id: $id) { id } }`, map[string]any{"id": f.ja.ID}
-		}},
-		{"picketLine", anyMember, func(t *testing.T) (string, map[string]any) {
-			return `query($id: ID!) { picketLine(id: $id) { id } }`, map[string]any{"id": f.line.ID}
-		}},
-		{"shift", anyMember, func(t *testing.T) (string, map[string]any) {
-			return `query($id: ID!) { shift(id: $id) { id } }`, map[string]any{"id": f.freshShift(t).ID}
-		}},
-		{"myShifts", anyMember, func(t *testing.T) (string, map[string]any) { return `{ myShifts { edges { node { id } } } }`, nil }},
-		{"openShifts", anyMember, func(t *testing.T) (string, map[string]any) { return `{ openShifts { edges { cursor } } }`, nil }},
+	f.otherSignup = k.SignUp(k.NewMember(), f.shift)
+	f.coCaptain = k.CaptainOf(f.line)
+	k.SignUp(f.coCaptain, k.ShiftOn(otherLine, 48*time.Hour, 10))
+
+	f.lineCursor = s.lineCursor(t, f.callers[coordinator].Token, f.line.ID)
+	var err error
+	if f.lineAnnouncement, err = k.Store.PostAnnouncement(k.Ctx, f.callers[captainHere].Actor(), db.NewAnnouncement{PicketLineID: &f.line.ID, Body: authzBody}); err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range cases {
+	if f.jobActionAnnouncement, err = k.Store.PostAnnouncement(k.Ctx, k.Staff, db.NewAnnouncement{JobActionID: &f.ja.ID, Body: authzBody}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// at walks decoded JSON data: a string steps into an object, a where picks
+// the element of a list that holds a value. It is nil wherever the way
+// ends early.
+func at(v any, steps ...any) any {
+	for _, step := range steps {
+		switch step := step.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[step]
+		case where:
+			list, _ := v.([]any)
+			v = nil
+			for _, el := range list {
+				if at(el, step.path...) == step.value {
+					v = el
+					break
+				}
+			}
+		}
+		if v == nil {
+			return nil
+		}
+	}
+	return v
+}
+
+// where picks the element of a list whose path holds value.
+type where struct {
+	path  []any
+	value any
+}
+
+func whereID(id string, path ...any) where { return where{append(path, "id"), id} }
+
+// probe picks a value out of data with at.
+func probe(steps ...any) func(any) any { return func(d any) any { return at(d, steps...) } }
+
+func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	f := newAuthzFixture(t)
+	s := f.s
+	rows := authzRows(f)
+
+	t.Run("every field of the schema has its row, and every row its field", func(t *testing.T) {
+		for _, gap := range matrixGaps(s.introspect(t), rows) {
+			t.Error(gap)
+		}
+	})
+
+	for _, r := range rows {
 		for k := range numCallers {
-			t.Run(fmt.Sprintf("%s/%s", c.name, k), func(t *testing.T) {
-				// Every call has a session of its own, so logout ends
-				// nothing else.
-				token := ""
-				caller := f.callers[k]
-				if caller != nil {
-					token = s.mintToken(t, caller.ID)
-				}
-				var query string
-				var vars map[string]any
-				if c.op != nil {
-					query, vars = c.op(t)
+			t.Run(fmt.Sprintf("%s/%s", r.name(), k), func(t *testing.T) {
+				t.Parallel()
+				if strings.HasPrefix(r.field, "Subscription.") {
+					f.subscribe(t, r, k)
 				} else {
-					// Cancelling one's own sign-up: the anonymous caller
-					// tries a member's.
-					owner := caller
-					if owner == nil {
-						owner = f.callers[plainMember]
-					}
-					su := s.kit(t).SignUp(owner.Actor(), f.freshShift(t))
-					query, vars = `mutation($id: ID!) { cancelSignup(signupId: $id) { id status } }`, map[string]any{"id": su.ID}
-				}
-				r := s.gql(t, token, query, vars)
-				want := c.want[k]
-				switch {
-				case want == ok && (r.Status != 200 || len(r.Errors) > 0 || !r.HasData()):
-					t.Fatalf("%s as %s: got %s, want success", c.name, k, r)
-				case want != ok && (r.Code() != want || !r.NoData()):
-					t.Fatalf("%s as %s: got %s, want %s", c.name, k, r, want)
-				case want != ok && r.Status != 200:
-					// Refusals are GraphQL errors, not HTTP ones: a request
-					// without a token is not a bad token.
-					t.Fatalf("%s as %s: HTTP %d, want 200 with an error", c.name, k, r.Status)
+					f.request(t, r, k)
 				}
 			})
 		}
+	}
+}
+
+// request runs a cell over HTTP. Every call has a session of its own, so
+// logout ends nothing else.
+func (f *authzFixture) request(t *testing.T, r authzRow, k callerKind) {
+	token := ""
+	caller := f.callers[k]
+	if caller != nil {
+		token = f.s.mintToken(t, caller.ID)
+	}
+	op := r.op(t, caller)
+	resp := f.s.gql(t, token, op.query, op.vars)
+	want := r.want[k]
+	if len(resp.Errors) > 0 {
+		switch {
+		case outcome(resp.Code()) != want:
+			t.Fatalf("%s as %s: got %s, want %s", r.name(), k, resp, want)
+		case !resp.NoData():
+			t.Fatalf("%s as %s: got %s, want no data with the error", r.name(), k, resp)
+		case resp.Status != 200:
+			// Refusals are GraphQL errors, not HTTP ones: a request
+			// without a token is not a bad token.
+			t.Fatalf("%s as %s: HTTP %d, want 200 with an error", r.name(), k, resp.Status)
+		}
+		return
+	}
+	if resp.Status != 200 || !resp.HasData() {
+		t.Fatalf("%s as %s: got %s, want %s", r.name(), k, resp, want)
+	}
+	var d any
+	if err := json.Unmarshal(resp.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	pick := op.probe
+	if pick == nil {
+		_, root, _ := strings.Cut(r.field, ".")
+		pick = probe(root)
+	}
+	got := null
+	if pick(d) != nil {
+		got = data
+	}
+	if got != want {
+		t.Fatalf("%s as %s: got %s (%s), want %s", r.name(), k, got, resp.Data, want)
+	}
+}
+
+// subscribe runs a cell over a websocket: a subscription allowed delivers
+// the event it replays; a refused one gets an error for its id and no
+// data; a socket without a token is closed 4403 before it can subscribe
+// at all.
+func (f *authzFixture) subscribe(t *testing.T, r authzRow, k callerKind) {
+	ws := f.s.dialWS(t, nil)
+	caller := f.callers[k]
+	if caller == nil {
+		if r.want[k] != unauth {
+			t.Fatalf("%s: want %s for a caller who cannot open a socket", r.name(), r.want[k])
+		}
+		payload, _ := json.Marshal(map[string]string{})
+		ws.send(wsMsg{Type: "connection_init", Payload: payload})
+		ws.expectClose(realtime.CloseForbidden)
+		return
+	}
+	ws.init(f.s.mintToken(t, caller.ID))
+	op := r.op(t, caller)
+	ws.subscribe("1", op.query, op.vars)
+	m := ws.next()
+	got := outcome(m.Type)
+	switch m.Type {
+	case "next":
+		// The resolver's refusal comes as the subscription's one result,
+		// an error without data, and then its end.
+		var body struct {
+			Data   json.RawMessage `json:"data"`
+			Errors []gqlError      `json:"errors"`
+		}
+		if err := json.Unmarshal(m.Payload, &body); err != nil {
+			t.Fatalf("%s as %s: next %s: %v", r.name(), k, m.Payload, err)
+		}
+		got = data
+		if len(body.Errors) > 0 {
+			got = outcome(body.Errors[0].Extensions.Code)
+			if d := strings.TrimSpace(string(body.Data)); d != "" && d != "null" {
+				t.Fatalf("%s as %s: got data with the error: %s", r.name(), k, m.Payload)
+			}
+		}
+	case "error":
+		// Refused before it ran (validation, the cost limits).
+		var errs []gqlError
+		if err := json.Unmarshal(m.Payload, &errs); err != nil || len(errs) == 0 {
+			t.Fatalf("%s as %s: error %s", r.name(), k, m.Payload)
+		}
+		got = outcome(errs[0].Extensions.Code)
+	}
+	if m.ID != "1" || got != r.want[k] {
+		t.Fatalf("%s as %s: got %s for %q: %s, want %s", r.name(), k, m.Type, m.ID, m.Payload, r.want[k])
 	}
 }
 
