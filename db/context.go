@@ -18,10 +18,22 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
+// WithActorOf returns ctx whose actor is whatever current says each time
+// it is asked: a websocket's operations, subscriptions above all, run with
+// the rights its member holds as each event goes out, not when it began.
+func WithActorOf(ctx context.Context, current func() Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, current)
+}
+
 // ActorFrom returns the actor ctx carries; anonymous when none signed in.
 func ActorFrom(ctx context.Context) Actor {
-	a, _ := ctx.Value(actorKey{}).(Actor)
-	return a
+	switch a := ctx.Value(actorKey{}).(type) {
+	case Actor:
+		return a
+	case func() Actor:
+		return a()
+	}
+	return Actor{}
 }
 
 // WithClientAddr returns ctx carrying the network address the request came

@@ -303,6 +303,10 @@ func eventCursor(stream string, seq int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(stream + strconv.FormatInt(seq, 10)))
 }
 
+// ErrCursorAhead is the error for a cursor past a stream's latest event,
+// which no event of the stream gave.
+func ErrCursorAhead() error { return errInput("after", "not a cursor of this event stream") }
+
 func parseEventCursor(stream, c string) (int64, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err == nil {

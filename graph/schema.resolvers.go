@@ -414,6 +414,12 @@ func (r *subscriptionResolver) PicketLineEvents(ctx context.Context, picketLineI
 			return nil, err
 		}
 	}
+	if from > latest {
+		// Every cursor of the line's is at most its latest event: one past
+		// it would skip events, among them one that may end the caller's
+		// right to follow the line.
+		return nil, db.ErrCursorAhead()
+	}
 	return r.Events.LineEvents(ctx, picketLineID, from), nil
 }
 

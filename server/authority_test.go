@@ -163,6 +163,26 @@ func TestLosingTheRightToALineEndsItsSubscriptionOnEveryReplica(t *testing.T) {
 		ws.endsForbidden("line", "ANNOUNCEMENT")
 		ws.stillServes("after")
 	})
+	t.Run("a cursor ahead of the line is refused", func(t *testing.T) {
+		l := a.liveLine(t, 5)
+		ws := b.dialWS(t, nil)
+		ws.init(l.captain.Token)
+		var latest int64
+		if err := a.kit(t).Pool.QueryRow(a.kit(t).Ctx, `SELECT event_seq FROM picket_lines WHERE id = $1`, l.line.ID).Scan(&latest); err != nil {
+			t.Fatal(err)
+		}
+		// Past the latest event, it would skip what comes next, among it
+		// a change that may end the right to follow the line.
+		ws.subscribe("ahead", lineEventsSub, map[string]any{"line": l.line.ID, "after": db.LineCursor(latest + 3)})
+		msg := ws.next()
+		var body struct {
+			Errors []gqlError `json:"errors"`
+		}
+		json.Unmarshal(msg.Payload, &body)
+		if len(body.Errors) != 1 || body.Errors[0].Extensions.Code != "BAD_USER_INPUT" || body.Errors[0].Extensions.Field != "after" {
+			t.Fatalf("a cursor ahead of the line: %s %s, want BAD_USER_INPUT on after", msg.Type, msg.Payload)
+		}
+	})
 	t.Run("a member keeps a line while one sign-up on it remains", func(t *testing.T) {
 		l := a.liveLine(t, 5)
 		second := a.kit(t).ShiftOn(l.line, 72*time.Hour, 5)
@@ -207,6 +227,69 @@ func TestRoleChangesReachOpenSocketsOnEveryReplica(t *testing.T) {
 				t.Fatalf("createJobAction after demotion: %s %s", m.Type, m.Payload)
 			}
 			break
+		}
+	})
+	t.Run("an open subscription's next events show what the new role may see", func(t *testing.T) {
+		l := a.liveLine(t, 5)
+		c := a.addMember(t, db.RoleCoordinator)
+		// Signed up on the line, the member may still follow it once made
+		// a member; only what the events show changes.
+		a.signUpOverHTTP(t, c.Token, l.shift.ID)
+		ws := b.dialWS(t, nil)
+		ws.init(c.Token)
+		const withContacts = `subscription($line: ID!, $after: String) {
+  picketLineEvents(picketLineId: $line, after: $after) { seq kind shift { signups { edges { node { member { id email } } } } } }
+}`
+		ws.subscribe("line", withContacts, map[string]any{"line": l.line.ID, "after": b.lineCursor(t, c.Token, l.line.ID)})
+		// othersEmail signs a member up and returns the email the next
+		// sign-up event shows of them, nil when it shows none or does not
+		// show their sign-up at all (a member sees only their own).
+		othersEmail := func(t *testing.T) *string {
+			t.Helper()
+			m := a.addMember(t, db.RoleMember)
+			a.signUpOverHTTP(t, m.Token, l.shift.ID)
+			for {
+				msg := ws.next()
+				var body struct {
+					Data struct {
+						PicketLineEvents struct {
+							Kind  string
+							Shift *struct {
+								Signups struct {
+									Edges []struct {
+										Node struct {
+											Member struct {
+												ID    string
+												Email *string
+											}
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+				if msg.ID != "line" || msg.Type != "next" || json.Unmarshal(msg.Payload, &body) != nil {
+					t.Fatalf("got %s %s", msg.Type, msg.Payload)
+				}
+				e := body.Data.PicketLineEvents
+				if e.Kind != "SIGNUP_CHANGED" || e.Shift == nil {
+					continue
+				}
+				for _, edge := range e.Shift.Signups.Edges {
+					if edge.Node.Member.ID == m.ID {
+						return edge.Node.Member.Email
+					}
+				}
+				return nil
+			}
+		}
+		if othersEmail(t) == nil {
+			t.Fatal("a coordinator is shown no other member's email")
+		}
+		a.do(t, admin.Token, `mutation($m: ID!) { setMemberRole(memberId: $m, role: MEMBER) { role } }`, map[string]any{"m": c.ID}, nil)
+		if email := othersEmail(t); email != nil {
+			t.Errorf("an event after the demotion still shows another member's email, %s", *email)
 		}
 	})
 	t.Run("demoted from the command line", func(t *testing.T) {

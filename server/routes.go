@@ -112,7 +112,18 @@ func newGraphQL(cfg config, log *slog.Logger, m *metrics.Metrics, store *db.Stor
 		if conn := realtime.ConnFrom(ctx); conn != nil {
 			// A socket's operations run with the rights its member holds
 			// now, not those it held when it connected.
-			ctx = realtime.WithEndings(db.WithActor(ctx, conn.Actor()))
+			ctx = realtime.WithEndings(db.WithActorOf(ctx, conn.Actor))
+			ctx = graph.WithLoaders(ctx, func() *graph.Loaders { return graph.NewLoaders(store, db.ActorFrom(ctx), false) })
+		}
+		return next(ctx)
+	})
+	// A subscription's events are resolved, each in its turn, with the
+	// rights its member holds when the event goes out: a coordinator made a
+	// member stops seeing what only coordinators see at the next event.
+	// The loaders are made as the event is resolved, not as its wait
+	// begins, from the socket's actor then.
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if realtime.ConnFrom(ctx) != nil {
 			ctx = graph.WithLoaders(ctx, func() *graph.Loaders { return graph.NewLoaders(store, db.ActorFrom(ctx), false) })
 		}
 		return next(ctx)
@@ -149,7 +160,8 @@ func wsInit(authn *auth.Authenticator, admission *realtime.Admission, log *slog.
 			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")
 		}
 		// The session is checked as the connection is counted, in one
-		// round trip.
+		// round trip; an end of the session heard meanwhile closes it.
+		conn.Claims(claims.SessionID)
 		actor, err := admission.Admit(ctx, claims.SessionID, claims.Subject)
 		if db.ErrorCode(err) == db.CodeUnauthenticated {
 			return transport.WithWebsocketCloseCode(ctx, realtime.CloseForbidden), nil, errors.New("Forbidden")

@@ -100,6 +100,8 @@ func (a *Authority) Run(ctx context.Context) {
 			if a.look(ctx, looked.Add(-lookBack)) {
 				looked = now
 			}
+			// A check that failed left its members pending, and held.
+			a.check(ctx)
 		case <-a.kick:
 			a.check(ctx)
 		}
@@ -139,6 +141,9 @@ func (a *Authority) check(ctx context.Context) {
 	}
 	a.pending, a.all = map[string]struct{}{}, false
 	a.mu.Unlock()
+	if members != nil && len(members) == 0 {
+		return
+	}
 
 	conns := a.conns.authenticated(members)
 	lines := a.hub.lineWatches(members)
@@ -165,7 +170,9 @@ func (a *Authority) check(ctx context.Context) {
 	for i, c := range conns {
 		st := standings[i]
 		if !st.Live {
-			c.CloseWith(CloseForbidden, "Session ended")
+			// On a goroutine of its own: a peer that reads nothing holds
+			// the close for the write timeout, and nobody else waits.
+			go c.CloseWith(CloseForbidden, "Session ended")
 			continue
 		}
 		c.setRole(st.Role)

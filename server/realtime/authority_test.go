@@ -2,13 +2,18 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/picketline/picketline/db"
+	"github.com/picketline/picketline/db/dbtest"
 )
 
 // testViewer is a subscriber's connection with a fixed member.
@@ -165,4 +170,58 @@ func TestTheCheckClosesSocketsWhoseSessionEnded(t *testing.T) {
 	if code := closeCode(t, failed); code != CloseForbidden {
 		t.Fatalf("closed with %d, want %d", code, CloseForbidden)
 	}
+}
+
+// TestAFailedCheckIsTriedAgainOnTheNextTick: the database failing a check
+// leaves its members held, and the next tick checks them again.
+func TestAFailedCheckIsTriedAgainOnTheNextTick(t *testing.T) {
+	f := newFixture(t, nil)
+	// The authority's store reaches the same database through a pool the
+	// test can break; the hub's and the kit's keep working.
+	cfg, err := pgxpool.ParseConfig(f.Pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var broken atomic.Bool
+	failed := make(chan struct{}, 1)
+	cfg.PrepareConn = func(context.Context, *pgx.Conn) (bool, error) {
+		if !broken.Load() {
+			return true, nil
+		}
+		select {
+		case failed <- struct{}{}:
+		default:
+		}
+		return true, errors.New("the database is away")
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	a := NewAuthority(db.NewStore(pool, f.Clock, dbtest.Pepper), f.hub, NewConns(f.Clock), f.Clock, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(f.Ctx)
+	t.Cleanup(cancel)
+	go f.hub.Run(ctx)
+	go a.Run(ctx)
+	if err := f.Clock.BlockUntilContext(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	m := f.onSession(db.RoleMember)
+	su := f.SignUp(m, f.shift)
+	events, ended := f.watcher(m)
+	broken.Store(true)
+	if _, err := f.Store.CancelSignup(f.Ctx, m, su.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The cancellation's event holds the member, and its check fails.
+	select {
+	case <-failed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no check was tried")
+	}
+	broken.Store(false)
+	f.announce("While the check failed")
+	f.Clock.Advance(CheckInterval)
+	untilEnd(t, events, ended, db.LineAnnouncement)
 }

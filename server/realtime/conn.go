@@ -224,6 +224,14 @@ func (c *Conn) Authenticated(actor db.Actor, expires time.Time) {
 	c.mu.Unlock()
 }
 
+// Claims records the session the connection's token names before it is
+// checked, so that an end of that session heard meanwhile closes it.
+func (c *Conn) Claims(sessionID string) {
+	c.mu.Lock()
+	c.actor.SessionID = sessionID
+	c.mu.Unlock()
+}
+
 // Actor is the connection's member with the rights the member holds now,
 // as far as this replica has heard: the zero Actor before connection_init.
 func (c *Conn) Actor() db.Actor {

@@ -114,14 +114,20 @@ func (cs *Conns) CloseSessions(sessionIDs []string) {
 		_, ok := ended[c.Actor().SessionID]
 		return ok
 	}) {
-		c.CloseWith(CloseForbidden, "Session ended")
+		// On a goroutine of its own: a peer that reads nothing holds the
+		// close for the write timeout, and the listener and the use-case
+		// that ended the session must not wait for it.
+		go c.CloseWith(CloseForbidden, "Session ended")
 	}
 }
 
 // CloseAll closes every connection with 1012 on shutdown, so clients
 // reconnect to another replica.
 func (cs *Conns) CloseAll() {
+	var wg sync.WaitGroup
 	for _, c := range cs.matching(func(*Conn) bool { return true }) {
-		c.CloseWith(CloseServiceRestart, "Server restarting")
+		// Together, so that a peer that reads nothing holds up no other.
+		wg.Go(func() { c.CloseWith(CloseServiceRestart, "Server restarting") })
 	}
+	wg.Wait()
 }
