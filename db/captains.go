@@ -116,7 +116,8 @@ const captainsOfLineSQL = `
 SELECT m.id, m.name, m.email, m.phone, m.role, m.created_at
 FROM captains c JOIN members m ON m.id = c.member_id
 WHERE c.picket_line_id = $1
-ORDER BY c.assigned_at, m.id`
+ORDER BY c.assigned_at, m.id
+LIMIT $2`
 
 // CaptainsOfLine lists a line's captains (at most MaxCaptainsPerLine), first assigned first. Any member
 // may see who leads a line; contact details are filtered separately.
@@ -125,6 +126,6 @@ func (s *Store) CaptainsOfLine(ctx context.Context, actor Actor, lineID string) 
 	if err := actor.requireMember(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, captainsOfLineSQL, lineID)
+	rows, err := s.pool.Query(ctx, captainsOfLineSQL, lineID, MaxCaptainsPerLine)
 	return collect(rows, err, scanMember)
 }

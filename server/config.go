@@ -152,7 +152,7 @@ func (c *config) settings() []setting {
 			Var: count(&c.Limits.DevicesPerMember).atLeast(1)},
 		{Name: "RATE_LIMIT_URGENT_PER_HOUR", Default: strconv.Itoa(l.UrgentPerHour), Meaning: "urgent announcements and coverage calls together, per poster (captain or coordinator alike) per hour, besides one coverage call per shift per 30 minutes; past it they answer `RATE_LIMITED` with `retryAfterSeconds`",
 			Var: count(&c.Limits.UrgentPerHour).atLeast(1)},
-		{Name: "TRUSTED_PROXIES", Unset: "none", Meaning: "comma-separated IP addresses and CIDR prefixes (e.g. `10.0.0.0/8,192.0.2.10`) of the load balancers in front of the server; from these peers only, the client address the per-address limits count (over HTTP and websockets) is the rightmost hop of `X-Forwarded-For` (or, without it, of `Forwarded`'s `for=`) not itself listed, so the proxies must append to the header they set",
+		{Name: "TRUSTED_PROXIES", Unset: "none", Meaning: "comma-separated IP addresses and CIDR prefixes (e.g. `10.0.0.0/8,192.0.2.10`) of the load balancers in front of the server; from these peers only, the client address the per-address limits count (over HTTP and websockets) is the rightmost hop of `X-Forwarded-For` (or, without it, of `Forwarded`'s `for=`) not itself listed, so the proxies must append to the header they set; an IPv6 client counts by its /64",
 			Var: proxiesVar{&c.TrustedProxies}},
 		{Name: "LOGIN_CODE_SENDER", Default: "log", Meaning: "how login codes reach members: `smtp` (by email through `SMTP_URL`) or `log` (written to the server log, for development; `prod` refuses it)",
 			Var: choiceVar{p: &c.LoginCodeSender, allowed: []string{"log", "smtp"}}},

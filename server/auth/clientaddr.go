@@ -123,8 +123,23 @@ func parseHop(hop string) (netip.Addr, bool) {
 func (p TrustedProxies) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if addr := p.ClientAddr(r); addr != "" {
-			r = r.WithContext(db.WithClientAddr(r.Context(), addr))
+			r = r.WithContext(db.WithClientAddr(r.Context(), LimitedAddr(addr)))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// LimitedAddr is the address the per-address limits count a client
+// address as: itself for IPv4, and its /64 for IPv6, which a provider
+// hands one subscriber whole, so that walking through it gains nothing.
+func LimitedAddr(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Is4() {
+		return addr
+	}
+	prefix, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return prefix.String()
 }

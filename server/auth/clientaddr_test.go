@@ -70,3 +70,18 @@ func TestTrustedProxiesRefuseWhatIsNoAddress(t *testing.T) {
 		t.Errorf("parsed (-want +got):\n%s", diff)
 	}
 }
+
+func TestLimitsCountAnIPv6ClientByItsSlash64(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"192.0.2.7":             "192.0.2.7",
+		"2001:db8:1:2::1":       "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::9":  "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":       "2001:db8:1:3::/64",
+		"not an address at all": "not an address at all",
+	} {
+		if got := auth.LimitedAddr(addr); got != want {
+			t.Errorf("LimitedAddr(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
