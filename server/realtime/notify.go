@@ -102,10 +102,10 @@ func (n *Notifier) SessionsEnded(sessionIDs ...string) {
 	}
 }
 
+// rightsPayloads names each member, however many: "every member" would
+// have every replica check every open socket, where a cancelled shift
+// concerns only its own few hundred at most.
 func rightsPayloads(memberIDs []string) []string {
-	if len(memberIDs) > manyMembers {
-		return []string{"r:*"}
-	}
 	out := make([]string, len(memberIDs))
 	for i, id := range memberIDs {
 		out[i] = "r:" + id
@@ -253,8 +253,6 @@ func (n *Notifier) listenOnce(ctx context.Context, url string, again bool) (list
 			n.hub.WakeMembers(id)
 		case kind == "s":
 			n.conns.CloseSession(id)
-		case kind == "r" && id == "*":
-			n.authority.CheckAll()
 		case kind == "r":
 			n.authority.RightsChanged(id)
 		}
