@@ -305,7 +305,9 @@ func eventCursor(stream string, seq int64) string {
 
 // ErrCursorAhead is the error for a cursor past a stream's latest event,
 // which no event of the stream gave.
-func ErrCursorAhead() error { return errInput("after", "not a cursor of this event stream") }
+func ErrCursorAhead() error { return errBadEventCursor() }
+
+func errBadEventCursor() *Error { return errInput("after", "not a cursor of this event stream") }
 
 func parseEventCursor(stream, c string) (int64, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
@@ -316,5 +318,5 @@ func parseEventCursor(stream, c string) (int64, error) {
 			}
 		}
 	}
-	return 0, errInput("after", "not a cursor of this event stream")
+	return 0, errBadEventCursor()
 }
