@@ -96,8 +96,8 @@ func (n *Notifier) RightsChanged(memberIDs ...string) {
 // SessionsEnded implements db.Notifier: the sessions' websockets close, here
 // and on every replica.
 func (n *Notifier) SessionsEnded(sessionIDs ...string) {
+	n.conns.CloseSessions(sessionIDs)
 	for _, id := range sessionIDs {
-		n.conns.CloseSession(id)
 		n.enqueue("s:" + id)
 	}
 }
